@@ -1,0 +1,13 @@
+// One import and one list entry per subcommand; each module exports `register(program)`.
+// Modules must not touch the GPU or the network at import time: only in their actions.
+import type { Command } from 'commander';
+
+interface CommandModule {
+  register(program: Command): void;
+}
+
+const commands: CommandModule[] = [];
+
+export function registerCommands(program: Command): void {
+  for (const c of commands) c.register(program);
+}
