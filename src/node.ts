@@ -1,0 +1,13 @@
+// Node entry: everything in src/index.ts plus Dawn device creation.
+import { createNodeDevice, type NodeDeviceOptions } from './device/node.ts';
+import { setDevice, type Device } from './device/index.ts';
+
+export * from './index.ts';
+export { createNodeDevice, type NodeDeviceOptions };
+
+/** Create the Dawn device and make it current. */
+export async function initDevice(opts: NodeDeviceOptions = {}): Promise<Device> {
+  const d = await createNodeDevice(opts);
+  setDevice(d);
+  return d;
+}
