@@ -3,7 +3,7 @@
 
 import { Tensor } from '../tensor/tensor.ts';
 import { scopeDetached } from '../tensor/scope.ts';
-import { trackNode } from '../tensor/scope.ts';
+import { trackNode, adoptTensor } from '../tensor/scope.ts';
 import { GradNode, OpContext } from './node.ts';
 import { isGradEnabled, noGrad, withGrad } from './mode.ts';
 import { backward } from './backward.ts';
@@ -14,8 +14,10 @@ import { backward } from './backward.ts';
  * during the recomputation exactly as without checkpointing.
  */
 export function checkpoint(fn: (...xs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
-  const y = noGrad(() => fn(...inputs));
-  if (!isGradEnabled()) return y;
+  if (!isGradEnabled()) return fn(...inputs);
+  // Intermediates are released as soon as the forward is done: only the output survives.
+  const { result: y, fresh } = scopeDetached(() => noGrad(() => fn(...inputs)), 'checkpoint');
+  if (fresh.has(y)) adoptTensor(y);
   const ctx = new OpContext();
   ctx.save(...inputs);
   const node = new GradNode(

@@ -152,7 +152,10 @@ export class Device {
       compute: { module, entryPoint: entry, constants },
       label: `kernel:${label}`,
     });
-    if (this.errors.length > before) this.raiseErrors();
+    if (this.errors.length > before) {
+      const msgs = this.errors.splice(before);
+      throw new WebGPUError(`kernel '${kernel}' (entry '${entry}') failed to compile:\n${msgs.join('\n')}`);
+    }
     return { pipeline, layout: pipeline.getBindGroupLayout(0) };
   }
 

@@ -23,6 +23,11 @@ export function trackTensor(t: Tensor): void {
   if (s) s.tensors.push(t);
 }
 
+/** Hand a caller-owned tensor to the innermost scope (if any). */
+export function adoptTensor(t: Tensor): void {
+  trackTensor(t);
+}
+
 export function trackNode(n: GradNode): void {
   const s = stack[stack.length - 1];
   if (s) s.nodes.push(n);
