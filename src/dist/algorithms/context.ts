@@ -1,0 +1,33 @@
+// What an algorithm sees of the communicator: its rank in the group, the
+// group size, and tagged send/recv to other group ranks. Everything else
+// (matching, timeouts, failures) lives below this line.
+export interface AlgoCtx {
+  readonly rank: number;
+  readonly size: number;
+  /** Pipelining chunk for ring algorithms, bytes. */
+  readonly chunkBytes: number;
+  send(peer: number, step: number, data: Uint8Array): Promise<void>;
+  /** Receives exactly dest.length bytes tagged `step` from `peer`. */
+  recv(peer: number, step: number, dest: Uint8Array): Promise<void>;
+}
+
+export const mod = (a: number, n: number) => ((a % n) + n) % n;
+
+/**
+ * Segment i of n over `count` elements: [floor(i*count/n), floor((i+1)*count/n)),
+ * so segments differ by at most one element when count is not divisible by n.
+ */
+export function segment(count: number, n: number, i: number): [number, number] {
+  return [Math.floor((i * count) / n), Math.floor(((i + 1) * count) / n)];
+}
+
+/** Chunks per segment so that no chunk exceeds chunkBytes (same on every rank). */
+export function chunksFor(maxSegBytes: number, chunkBytes: number): number {
+  return Math.max(1, Math.ceil(maxSegBytes / chunkBytes));
+}
+
+/** Byte range of chunk c (of C) inside an element range, in bytes. */
+export function chunkOf(start: number, end: number, c: number, C: number, es: number): [number, number] {
+  const len = end - start;
+  return [(start + Math.floor((c * len) / C)) * es, (start + Math.floor(((c + 1) * len) / C)) * es];
+}

@@ -1,0 +1,222 @@
+// Matches incoming fragments to receives posted by collectives (receiver-posted
+// buffers): a fragment whose receive is already posted is copied by the
+// transport straight into the destination; one that arrives early is held,
+// and the memory held per peer is bounded: past the budget the link stops
+// reading, so TCP's own flow control pushes back on the sender.
+//
+// Every collective frame carries the collective's signature. A frame whose
+// (group, seq) does not match what this rank issued at that seq is reported
+// as an ordering mix-up instead of being silently combined.
+import { FrameType, type FrameHeader } from '../../transports/frame.ts';
+import type { FrameSink, Link } from '../../transports/types.ts';
+import { CollectiveMismatchError } from './errors.ts';
+import { describe, sameSignature, type Signature } from './ops.ts';
+
+interface Posted {
+  dest: Uint8Array;
+  filled: number;
+  src: number;
+  owner: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface Early {
+  src: number;
+  total: number;
+  received: number;
+  frags: { offset: number; data: Uint8Array }[];
+  /** Set when a receive was posted while a fragment was still arriving into `frags`. */
+  redirect?: Posted;
+}
+
+interface Expectation {
+  sig: Signature;
+  owner: number;
+  fail: (e: Error) => void;
+}
+
+export interface RouterHooks {
+  groupName(id: number): string;
+  onControl(src: number, body: unknown): void;
+}
+
+const key = (type: number, src: number, group: number, seq: number, step: number, aux: number) =>
+  `${type}|${src}|${group}|${seq}|${step}|${aux}`;
+const seqKey = (group: number, seq: number) => `${group}|${seq}`;
+
+export class Router implements FrameSink {
+  private readonly posted = new Map<string, Posted>();
+  private readonly early = new Map<string, Early>();
+  private readonly earlyBytes = new Map<number, number>();
+  private readonly expectations = new Map<string, Expectation>();
+  /** First signature seen from each peer for a (group, seq) not yet issued here. */
+  private readonly earlySigs = new Map<string, { src: number; sig: Signature }>();
+  private readonly links = new Map<number, Link>();
+  private discard = new Uint8Array(0);
+
+  constructor(
+    private readonly localRank: number,
+    private readonly hooks: RouterHooks,
+    /** Bytes of early (unposted) data held per peer before reading pauses. */
+    private readonly earlyBudget = 256 * 1024 * 1024,
+  ) {}
+
+  addLink(link: Link): void {
+    this.links.set(link.peerRank, link);
+  }
+
+  // ---- FrameSink ----
+  place(link: Link, h: FrameHeader): Uint8Array {
+    const src = link.peerRank;
+    if (h.type === FrameType.Data) {
+      const sig: Signature = { op: h.op, dtype: h.dtype, redop: h.redop, count: h.count, aux: h.aux };
+      const sk = seqKey(h.group, h.seq);
+      const ex = this.expectations.get(sk);
+      if (ex) {
+        if (!sameSignature(ex.sig, sig)) {
+          ex.fail(this.mismatch(h.group, h.seq, ex.sig, src, sig));
+          return this.scratch(h.length);
+        }
+      } else if (!this.earlySigs.has(sk)) {
+        this.earlySigs.set(sk, { src, sig });
+      }
+    }
+    const k = key(h.type, src, h.group, h.seq, h.step, h.type === FrameType.P2P ? h.aux : 0);
+    const p = this.posted.get(k);
+    if (p) {
+      if (h.total !== p.dest.length) {
+        this.posted.delete(k);
+        p.reject(this.sizeMismatch(h, src, p.dest.length));
+        return this.scratch(h.length);
+      }
+      return p.dest.subarray(h.offset, h.offset + h.length);
+    }
+    let e = this.early.get(k);
+    if (!e) {
+      e = { src, total: h.total, received: 0, frags: [] };
+      this.early.set(k, e);
+    }
+    const data = new Uint8Array(h.length);
+    e.frags.push({ offset: h.offset, data });
+    const held = (this.earlyBytes.get(src) ?? 0) + h.length;
+    this.earlyBytes.set(src, held);
+    if (held > this.earlyBudget) link.pause();
+    return data;
+  }
+
+  arrived(link: Link, h: FrameHeader): void {
+    const k = key(h.type, link.peerRank, h.group, h.seq, h.step, h.type === FrameType.P2P ? h.aux : 0);
+    const e = this.early.get(k);
+    if (e) {
+      e.received += h.length;
+      const p = e.redirect;
+      if (!p) return;
+      // The fragment that was in flight when the receive was posted: move it over.
+      const f = e.frags[e.frags.length - 1]!;
+      p.dest.set(f.data, f.offset);
+      p.filled += f.data.length;
+      this.dropEarly(k, e);
+    }
+    const p = this.posted.get(k);
+    if (!p) return;
+    if (!e) p.filled += h.length;
+    if (p.filled >= p.dest.length) {
+      this.posted.delete(k);
+      p.resolve();
+    }
+  }
+
+  control(link: Link, body: unknown): void {
+    this.hooks.onControl(link.peerRank, body);
+  }
+
+  // ---- used by collectives ----
+  /** Registers what this rank issued at (group, seq); checks early frames against it. */
+  expect(group: number, seq: number, sig: Signature, owner: number, fail: (e: Error) => void): void {
+    const sk = seqKey(group, seq);
+    this.expectations.set(sk, { sig, owner, fail });
+    const seen = this.earlySigs.get(sk);
+    if (seen) {
+      this.earlySigs.delete(sk);
+      if (!sameSignature(seen.sig, sig)) fail(this.mismatch(group, seq, sig, seen.src, seen.sig));
+    }
+  }
+
+  unexpect(group: number, seq: number): void {
+    this.expectations.delete(seqKey(group, seq));
+    this.earlySigs.delete(seqKey(group, seq));
+  }
+
+  /** Posts a receive of exactly dest.length bytes; resolves once they have all arrived. */
+  recv(type: FrameType, src: number, group: number, seq: number, step: number, aux: number, dest: Uint8Array, owner: number): Promise<void> {
+    const k = key(type, src, group, seq, step, type === FrameType.P2P ? aux : 0);
+    return new Promise<void>((resolve, reject) => {
+      if (this.posted.has(k)) {
+        reject(new Error(`internal: duplicate receive posted for ${k}`));
+        return;
+      }
+      const p: Posted = { dest, filled: 0, src, owner, resolve, reject };
+      const e = this.early.get(k);
+      if (e) {
+        if (e.total !== dest.length) {
+          this.dropEarly(k, e);
+          reject(this.sizeMismatch({ type, group, seq, total: e.total, aux } as FrameHeader, src, dest.length));
+          return;
+        }
+        const held = e.frags.reduce((a, f) => a + f.data.length, 0);
+        const inFlight = held > e.received; // last fragment still arriving
+        const complete = inFlight ? e.frags.slice(0, -1) : e.frags;
+        for (const f of complete) dest.set(f.data, f.offset);
+        p.filled = e.received;
+        if (inFlight) e.redirect = p;
+        else this.dropEarly(k, e);
+        if (!inFlight && p.filled >= dest.length) {
+          resolve();
+          return;
+        }
+      }
+      this.posted.set(k, p);
+    });
+  }
+
+  /** Fails every receive owned by `owner` (a collective that timed out or failed). */
+  cancel(owner: number, err: Error): void {
+    for (const [k, p] of this.posted) {
+      if (p.owner !== owner) continue;
+      this.posted.delete(k);
+      p.reject(err);
+    }
+  }
+
+  /** Peers from which `owner` still waits for data. */
+  waitingOn(owner: number): number[] {
+    const s = new Set<number>();
+    for (const p of this.posted.values()) if (p.owner === owner) s.add(p.src);
+    return [...s].sort((a, b) => a - b);
+  }
+
+  private dropEarly(k: string, e: Early): void {
+    this.early.delete(k);
+    const held = (this.earlyBytes.get(e.src) ?? 0) - e.frags.reduce((a, f) => a + f.data.length, 0);
+    this.earlyBytes.set(e.src, held);
+    if (held <= this.earlyBudget / 2) this.links.get(e.src)?.resume();
+  }
+
+  private scratch(n: number): Uint8Array {
+    if (this.discard.length < n) this.discard = new Uint8Array(n);
+    return this.discard.subarray(0, n);
+  }
+
+  private mismatch(group: number, seq: number, mine: Signature, src: number, theirs: Signature): CollectiveMismatchError {
+    return new CollectiveMismatchError(
+      `collective mismatch on group ${this.hooks.groupName(group)} at op #${seq}: rank ${this.localRank} issued ${describe(mine)} but rank ${src} issued ${describe(theirs)} ` +
+        `(collectives must be issued in the same order with the same sizes on every rank)`,
+    );
+  }
+
+  private sizeMismatch(h: Pick<FrameHeader, 'type' | 'group' | 'seq' | 'total' | 'aux'>, src: number, expected: number): CollectiveMismatchError {
+    const what = h.type === FrameType.P2P ? `recv (tag ${h.aux}) from rank ${src}` : `op #${h.seq} on group ${this.hooks.groupName(h.group)}`;
+    return new CollectiveMismatchError(`${what}: rank ${src} sent ${h.total} bytes but rank ${this.localRank} expected ${expected} bytes (buffer lengths differ across ranks)`);
+  }
+}
