@@ -7,3 +7,5 @@ export { scope, scopeAsync, keep } from './tensor/scope.ts';
 export type { DType } from './tensor/dtype.ts';
 export { Device, WebGPUError, getDevice, setDevice, hasDevice } from './device/index.ts';
 export { createBrowserDevice } from './device/browser.ts';
+export * from './nn/index.ts';
+export * from './optim/index.ts';

@@ -9,7 +9,7 @@ import { Tensor, fmtShape } from '../tensor/tensor.ts';
 import { scopeDetached } from '../tensor/scope.ts';
 import { GradNode } from './node.ts';
 import { noGrad } from './mode.ts';
-import { addInto, onesLike } from './hooks.ts';
+import { addInto, contiguousCopy, onesLike } from './hooks.ts';
 
 export function backward(root: Tensor, gradOutput?: Tensor): void {
   root.assertAlive('backward');
@@ -71,6 +71,12 @@ function run(root: Tensor, gradOutput: Tensor | undefined): void {
 }
 
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  // Leaf gradients are stored compact (optimizers and collectives read them flat).
+  if (!g.isContiguous || g.offset !== 0) {
+    const c = owned(scopeDetached(() => contiguousCopy(g)));
+    g.release();
+    g = c;
+  }
   if (leaf.grad && !leaf.grad.released) {
     const prev = leaf.grad;
     leaf.grad = sum(prev, g);

@@ -4,10 +4,20 @@ import type { Tensor } from '../tensor/tensor.ts';
 
 let addImpl: ((a: Tensor, b: Tensor) => Tensor) | null = null;
 let onesLikeImpl: ((t: Tensor) => Tensor) | null = null;
+let contiguousImpl: ((t: Tensor) => Tensor) | null = null;
 
-export function registerAutogradOps(ops: { add: (a: Tensor, b: Tensor) => Tensor; onesLike: (t: Tensor) => Tensor }): void {
+export function registerAutogradOps(ops: {
+  add: (a: Tensor, b: Tensor) => Tensor;
+  onesLike: (t: Tensor) => Tensor;
+  contiguous: (t: Tensor) => Tensor;
+}): void {
   addImpl = ops.add;
   onesLikeImpl = ops.onesLike;
+  contiguousImpl = ops.contiguous;
+}
+
+export function contiguousCopy(t: Tensor): Tensor {
+  return contiguousImpl!(t);
 }
 
 export function addInto(a: Tensor, b: Tensor): Tensor {

@@ -73,6 +73,8 @@ export class Device {
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
   private readonly pendingLabels: string[] = [];
+  /** Ops of the last submitted batch: validation errors arrive after submit. */
+  private lastSubmitted: string[] = [];
   private uniformPage: UniformPage | null = null;
   private readonly pagesInFlight: UniformPage[] = [];
   private readonly freePages: UniformPage[] = [];
@@ -279,7 +281,7 @@ export class Device {
     this.gpu.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.pending = 0;
-    this.pendingLabels.length = 0;
+    this.lastSubmitted = this.pendingLabels.splice(0);
     this.submission++;
     this.submitCount++;
   }
@@ -349,7 +351,8 @@ export class Device {
 
   private raiseErrors(): never {
     const msgs = this.errors.splice(0);
-    const recent = this.pendingLabels.length ? ` (recent ops: ${[...new Set(this.pendingLabels)].join(', ')})` : '';
+    const ops = [...new Set([...this.lastSubmitted, ...this.pendingLabels])];
+    const recent = ops.length ? ` (in a batch with ops: ${ops.join(', ')})` : '';
     throw new WebGPUError(`WebGPU error${msgs.length > 1 ? 's' : ''}${recent}:\n${msgs.join('\n')}`);
   }
 

@@ -14,5 +14,6 @@ export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from '.
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),
   onesLike: (t) => fillK(t.shape, t.dtype, 1, 0, t.device),
+  contiguous: (t) => contiguousK(t),
 });
 setContiguousHook((t) => contiguousK(t));

@@ -1,12 +1,13 @@
 // One import and one list entry per subcommand; each module exports `register(program)`.
 // Modules must not touch the GPU or the network at import time: only in their actions.
 import type { Command } from 'commander';
+import * as start from './start.ts';
 
 interface CommandModule {
   register(program: Command): void;
 }
 
-const commands: CommandModule[] = [];
+const commands: CommandModule[] = [start];
 
 export function registerCommands(program: Command): void {
   for (const c of commands) c.register(program);

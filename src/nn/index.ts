@@ -1,0 +1,2 @@
+export { Module, ModuleList } from './module.ts';
+export { Linear, type LinearOptions } from './linear.ts';

@@ -1,0 +1,3 @@
+export { Optimizer } from './optimizer.ts';
+export { AdamW, type AdamWOptions } from './adamw.ts';
+export { SGD, type SGDOptions } from './sgd.ts';
