@@ -175,6 +175,8 @@ if (!adapter.skipped) log(`WebGPU adapter: ${adapter.description || adapter.vend
 if (purpose === 'test') {
   const want = [];
   if (!existsSync('/usr/lib/chromium/chromium') && !existsSync('/usr/bin/chromium')) want.push('chromium');
+  // PyTorch (CPU) for the parity tests and the Gloo/CPU benchmark peers.
+  if (!dpkgInstalled('python3-torch')) want.push('python3-torch');
   if (want.length) {
     if (isDebianLike() && process.getuid?.() === 0 && mayInstall) {
       if (!aptInstall(want)) log(`could not install ${want.join(' ')}; the tests that need them will say so`);
