@@ -9,3 +9,4 @@ export { Device, WebGPUError, getDevice, setDevice, hasDevice } from './device/i
 export { createBrowserDevice } from './device/browser.ts';
 export * from './nn/index.ts';
 export * from './optim/index.ts';
+export * from './checkpoint/index.ts';

@@ -3,6 +3,7 @@ import { createNodeDevice, type NodeDeviceOptions } from './device/node.ts';
 import { setDevice, type Device } from './device/index.ts';
 
 export * from './index.ts';
+export * from './checkpoint/files.ts';
 export { createNodeDevice, type NodeDeviceOptions };
 
 /** Create the Dawn device and make it current. */
