@@ -101,10 +101,13 @@ function drawLoss(): void {
     }
   }
   g.stroke();
-  g.fillText('step', W - R - 24, H - 6);
-  for (let k = 0; k <= 4; k++) {
-    const i = Math.round(((n - 1) * k) / 4);
-    g.fillText(String(i), xs(i) - 6, H - B + 14);
+  g.fillText('step', W - R - 24, H - 2);
+  const raw = (n - 1) / 5;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const tick = [1, 2, 5, 10].map((m) => m * mag).find((t) => t >= raw) ?? raw;
+  for (let i = 0; i <= n - 1; i += tick) {
+    const label = String(i);
+    g.fillText(label, xs(i) - g.measureText(label).width / 2, H - B + 14);
   }
   g.strokeStyle = '#2b6cb0';
   g.lineWidth = 1.5;
