@@ -1,12 +1,14 @@
 import { Tensor } from '../tensor/tensor.ts';
 import { Module } from './module.ts';
-import { Generator } from '../ops/creation.ts';
+import { Generator, zeros } from '../ops/creation.ts';
 import { add, matmul, reshape, transpose } from '../ops/index.ts';
 
 export interface LinearOptions {
   bias?: boolean;
-  /** Initialisation stream; PyTorch's default: U(-1/√in, 1/√in) for weight and bias. */
+  /** Initialisation stream. */
   generator?: Generator;
+  /** Weight init: PyTorch's default U(-1/√in, 1/√in), or normal(0, std) (bias then zeros). */
+  initStd?: number;
 }
 
 /** y = x·Wᵀ + b with W stored [out, in] like PyTorch (so weights exchange without transposes). */
@@ -21,9 +23,10 @@ export class Linear extends Module {
     super();
     const gen = opts.generator ?? new Generator(0);
     const bound = 1 / Math.sqrt(inFeatures);
-    this.param('weight', gen.uniform([outFeatures, inFeatures], -bound, bound));
+    const std = opts.initStd;
+    this.param('weight', std === undefined ? gen.uniform([outFeatures, inFeatures], -bound, bound) : gen.normal([outFeatures, inFeatures], 0, std));
     this.hasBias = opts.bias !== false;
-    if (this.hasBias) this.param('bias', gen.uniform([outFeatures], -bound, bound));
+    if (this.hasBias) this.param('bias', std === undefined ? gen.uniform([outFeatures], -bound, bound) : zeros([outFeatures]));
   }
 
   get weight(): Tensor {
