@@ -9,6 +9,7 @@ export * from './shape.ts';
 export * from './creation.ts';
 export * from './matmul.ts';
 export * from './softmax.ts';
+export * from './indexing.ts';
 export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 
 registerAutogradOps({

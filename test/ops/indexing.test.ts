@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import * as W from '../../src/node.ts';
+import { ND, narrow as refNarrow } from '../reference/nd.ts';
+import * as R from '../reference/indexing.ts';
+import { checkOp, expectClose, rng, randomData } from '../helpers/check.ts';
+import { useDevice } from '../helpers/device.ts';
+
+useDevice();
+
+const ints = (n: number, hi: number, r: () => number): number[] => Array.from({ length: n }, () => Math.floor(r() * hi));
+
+describe('indexSelect', () => {
+  it('axis 0 with repeated indices (host ids), forward + backward', async () => {
+    const ids = [3, 0, 3, 4, 3, 1];
+    await checkOp({ name: 'indexSelect axis0', inputs: [{ shape: [5, 7] }], gpu: (x) => W.indexSelect(x, 0, ids), ref: (x) => R.indexSelect(x, 0, ids) });
+  });
+  it('middle and last axis of a 3-d tensor, index given as an i32 tensor', async () => {
+    const ids = [5, 1, 1, 0, 5];
+    const t = W.Tensor.fromArray(ids, [5], 'i32');
+    await checkOp({ name: 'indexSelect axis1', inputs: [{ shape: [3, 6, 4] }], gpu: (x) => W.indexSelect(x, 1, t), ref: (x) => R.indexSelect(x, 1, ids) });
+    const last = [2, 2, 0];
+    await checkOp({ name: 'indexSelect axis-1', inputs: [{ shape: [2, 3, 4] }], gpu: (x) => W.indexSelect(x, -1, last), ref: (x) => R.indexSelect(x, 2, last) });
+    t.release();
+  });
+  it('multi-dimensional index (embedding lookup [V, D] × ids[B, T] → [B, T, D])', async () => {
+    const ids = [0, 7, 7, 2, 9, 0];
+    const t = W.Tensor.fromArray(ids, [2, 3], 'i32');
+    await checkOp({ name: 'embedding', inputs: [{ shape: [10, 5] }], gpu: (w) => W.embedding(w, t), ref: (w) => R.indexSelect(w, 0, ids, [2, 3]) });
+    t.release();
+  });
+  it('non-contiguous input views: transposed storage and a narrowed slice', async () => {
+    const ids = [4, 0, 2, 2];
+    await checkOp({ name: 'indexSelect transposed', inputs: [{ shape: [6, 5], transposed: true }], gpu: (x) => W.indexSelect(x, 0, ids), ref: (x) => R.indexSelect(x, 0, ids) });
+    await checkOp({ name: 'indexSelect transposed axis1', inputs: [{ shape: [6, 5], transposed: true }], gpu: (x) => W.indexSelect(x, 1, ids), ref: (x) => R.indexSelect(x, 1, ids) });
+    await checkOp({
+      name: 'indexSelect of a slice',
+      inputs: [{ shape: [7, 6] }],
+      gpu: (x) => W.indexSelect(W.narrow(x, 1, 1, 4), 0, [6, 1, 6]),
+      ref: (x) => R.indexSelect(refNarrow(x, 1, 1, 4), 0, [6, 1, 6]),
+    });
+    // A strided index tensor (every other element of a larger one).
+    const big = W.Tensor.fromArray([1, 9, 0, 9, 1, 9], [6], 'i32');
+    const strided = big.view([3], [2], 0);
+    const y = W.indexSelect(W.Tensor.fromArray([10, 11, 12], [3]), 0, strided);
+    expect(Array.from(await y.toArray())).toEqual([11, 10, 11]);
+    [big, strided, y].forEach((t) => t.release());
+  });
+  it('empty index: empty output, zero gradient', async () => {
+    await checkOp({ name: 'indexSelect empty', inputs: [{ shape: [5, 3] }], gpu: (x) => W.indexSelect(x, 0, []), ref: (x) => R.indexSelect(x, 0, []) });
+    const x = W.Tensor.fromArray(randomData(15, rng(3)), [5, 3]);
+    x.requiresGrad = true;
+    const y = W.indexSelect(x, 0, W.Tensor.fromArray([], [0], 'i32'));
+    expect(y.shape).toEqual([0, 3]);
+    W.backward(y, W.Tensor.fromArray([], [0, 3]));
+    expect(Array.from(await x.grad!.toArray())).toEqual(new Array(15).fill(0));
+  });
+  it('f16 data: forward copies exactly, backward sums in f32', async () => {
+    const x = W.Tensor.fromArray([0.5, 1.5, -2, 3, 0.25, -1], [3, 2], 'f16');
+    x.requiresGrad = true;
+    const y = W.indexSelect(x, 0, [2, 0, 2]);
+    expect(y.dtype).toBe('f16');
+    expect(Array.from(await y.toArray())).toEqual([0.25, -1, 0.5, 1.5, 0.25, -1]);
+    W.backward(y, W.Tensor.fromArray([1, 2, 3, 4, 5, 6], [3, 2], 'f16'));
+    expect(Array.from(await x.grad!.toArray())).toEqual([3, 4, 0, 0, 6, 8]);
+  });
+});
+
+describe('gather and scatterAdd', () => {
+  it('gather along each axis with repeats, forward + backward', async () => {
+    const r = rng(7);
+    const idx1 = ND.from(ints(12, 5, r), [4, 3]);
+    const t1 = W.Tensor.fromArray(Array.from(idx1.data), idx1.shape, 'i32');
+    await checkOp({ name: 'gather axis1', inputs: [{ shape: [4, 5] }], gpu: (x) => W.gather(x, 1, t1), ref: (x) => R.gather(x, 1, idx1) });
+    const idx0 = ND.from(ints(10, 4, r), [2, 5]);
+    const t0 = W.Tensor.fromArray(Array.from(idx0.data), idx0.shape, 'i32');
+    await checkOp({ name: 'gather axis0', inputs: [{ shape: [4, 5] }], gpu: (x) => W.gather(x, 0, t0), ref: (x) => R.gather(x, 0, idx0) });
+    // Index smaller than the input in a non-gathered dim, 3-d, transposed input.
+    const idx3 = ND.from(ints(2 * 3 * 2, 4, r), [2, 3, 2]);
+    const t3 = W.Tensor.fromArray(Array.from(idx3.data), idx3.shape, 'i32');
+    await checkOp({ name: 'gather 3d', inputs: [{ shape: [3, 5, 4], transposed: true }], gpu: (x) => W.gather(x, 2, t3), ref: (x) => R.gather(x, 2, idx3) });
+    [t0, t1, t3].forEach((t) => t.release());
+  });
+  it('scatterAdd: gradients for base and src, repeated destinations', async () => {
+    const r = rng(11);
+    const idx = ND.from(ints(12, 5, r), [3, 4]);
+    const t = W.Tensor.fromArray(Array.from(idx.data), idx.shape, 'i32');
+    await checkOp({
+      name: 'scatterAdd axis0',
+      inputs: [{ shape: [5, 4] }, { shape: [3, 4] }],
+      gpu: (b, s) => W.scatterAdd(b, 0, t, s),
+      ref: (b, s) => R.scatterAdd(b, 0, idx, s),
+    });
+    // src larger than idx (only idx.shape is scattered), transposed base, axis 1.
+    const idx2 = ND.from(ints(6, 4, r), [3, 2]);
+    const t2 = W.Tensor.fromArray(Array.from(idx2.data), idx2.shape, 'i32');
+    await checkOp({
+      name: 'scatterAdd axis1',
+      inputs: [{ shape: [3, 4], transposed: true }, { shape: [4, 3] }],
+      gpu: (b, s) => W.scatterAdd(b, 1, t2, s),
+      ref: (b, s) => R.scatterAdd(b, 1, idx2, s),
+    });
+    t.release();
+    t2.release();
+  });
+  it('scatterAdd with an empty index returns the base', async () => {
+    const t = W.Tensor.fromArray([], [0, 2], 'i32');
+    await checkOp({ name: 'scatterAdd empty', inputs: [{ shape: [3, 2] }, { shape: [1, 2] }], gpu: (b, s) => W.scatterAdd(b, 0, t, s), ref: (b) => b.clone() });
+    t.release();
+  });
+});
+
+describe('argsortStable', () => {
+  for (const [n, signed] of [[0, true], [1, true], [37, true], [512, false], [3001, true], [5000, false]] as const) {
+    it(`n=${n}, ${signed ? 'signed i32' : 'u32'} keys with many duplicates`, async () => {
+      const r = rng(n + 1);
+      const keys = signed ? Array.from({ length: n }, () => Math.floor(r() * 40) - 20) : Array.from({ length: n }, () => (Math.floor(r() * 30) * 0x9e3779b) >>> 0);
+      const t = W.Tensor.fromArray(keys, [n], signed ? 'i32' : 'u32');
+      const { sortedKeys, order } = W.argsortStable(t);
+      const want = R.argsortStable(keys);
+      expect(order.dtype).toBe('i32');
+      expect(Array.from(await order.toArray())).toEqual(want);
+      expect(Array.from(await sortedKeys.toArray())).toEqual(want.map((i) => keys[i]));
+      [t, sortedKeys, order].forEach((x) => x.release());
+    });
+  }
+});
+
+describe('embedding backward: deterministic scatter-add', () => {
+  it('bit-identical across runs, equal to the sequential f32 sum in index order, close to float64', async () => {
+    const V = 700;
+    const D = 48;
+    const N = 5000;
+    const r = rng(99);
+    // Skewed ids: many repeats of a few rows (like real token frequencies), some rows unused.
+    const ids = Array.from({ length: N }, () => Math.floor(V * r() ** 3));
+    const gyHost = Float32Array.from(randomData(N * D, r, -1, 1));
+    const run = async (): Promise<Float32Array> => {
+      const w = W.Tensor.fromArray(new Float32Array(V * D), [V, D]);
+      w.requiresGrad = true;
+      const y = W.embedding(w, W.Tensor.fromArray(ids, [N], 'i32'));
+      W.backward(y, W.Tensor.fromArray(gyHost, [N, D]));
+      const g = (await w.grad!.toArray()) as Float32Array;
+      w.grad!.release();
+      w.release();
+      return g;
+    };
+    const a = await run();
+    const b = await run();
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    const seq = R.embeddingBackwardF32(ids, gyHost, V, D);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(seq.buffer))).toBe(true);
+    expectClose(a, R.embeddingBackward(ids, gyHost, V, D), 1e-4, 1e-4, 'embedding backward vs float64');
+  });
+});
+
+describe('index errors', () => {
+  it('host ids out of range throw at once, naming the op, the index value and the axis size', () => {
+    const x = W.Tensor.fromArray(randomData(10, rng(1)), [5, 2]);
+    expect(() => W.indexSelect(x, 0, [1, 9])).toThrow(/indexSelect: index 9 \(at position 1 of the index tensor\) is out of range for axis 0 of size 5/);
+    expect(() => W.indexSelect(x, 1, [-1])).toThrow(/indexSelect: index -1 .* out of range for axis 1 of size 2/);
+    expect(() => W.indexSelect(x, 0, [0.5])).toThrow(/indexSelect: index 0.5 at position 0 is not an integer/);
+    x.release();
+  });
+  it('GPU index tensors are checked in the kernel and reported by checkIndexErrors()', async () => {
+    const x = W.Tensor.fromArray([1, 2, 3, 4, 5, 6, 7, 8], [2, 4]);
+    await W.checkIndexErrors();
+    const y = W.indexSelect(x, 1, W.Tensor.fromArray([3, 7, 0], [3], 'i32'));
+    // The out-of-range column reads as 0; the others are right.
+    expect(Array.from(await y.toArray())).toEqual([4, 0, 1, 8, 0, 5]);
+    await expect(W.checkIndexErrors()).rejects.toThrow(/indexSelect: index 7 \(at position 1 of the index tensor\) is out of range for axis 1 of size 4/);
+    await W.checkIndexErrors(); // cleared once reported
+
+    W.gather(x, 0, W.Tensor.fromArray([0, 1, -3, 0], [1, 4], 'i32'));
+    await expect(W.checkIndexErrors()).rejects.toThrow(/gather: index -3 \(at position 2 of the index tensor\) is out of range for axis 0 of size 2/);
+
+    const s = W.scatterAdd(x, 0, W.Tensor.fromArray([1, 2], [1, 2], 'i32'), W.Tensor.fromArray([10, 20], [1, 2]));
+    expect(Array.from(await s.toArray())).toEqual([1, 2, 3, 4, 15, 6, 7, 8]); // the bad one is dropped
+    await expect(W.checkIndexErrors()).rejects.toThrow(/scatterAdd: index 2 \(at position 1 of the index tensor\) is out of range for axis 0 of size 2/);
+  });
+  it('wrong index dtype or shape names the op', () => {
+    const x = W.Tensor.fromArray([1, 2, 3, 4], [2, 2]);
+    const f = W.Tensor.fromArray([0, 1], [2], 'f32');
+    expect(() => W.indexSelect(x, 0, f)).toThrow(/indexSelect: the index tensor must have dtype i32/);
+    expect(() => W.gather(x, 0, W.Tensor.fromArray([0, 1], [1, 2], 'f32'))).toThrow(/gather: the index tensor must have dtype i32/);
+    expect(() => W.scatterAdd(x, 0, f, x)).toThrow(/scatterAdd: the index tensor must have dtype i32/);
+    expect(() => W.gather(x, 0, W.Tensor.fromArray([0, 1], [2], 'i32'))).toThrow(/gather: the index must have the same rank/);
+    expect(() => W.gather(x, 0, W.Tensor.fromArray([0, 0, 0], [1, 3], 'i32'))).toThrow(/gather: index dimension 1 \(3\) exceeds/);
+    expect(() => W.indexSelect(x, 2, [0])).toThrow(/indexSelect: axis 2 is out of range/);
+    expect(() => W.argsortStable(f)).toThrow(/argsortStable: the index tensor must have dtype i32/);
+  });
+});
