@@ -11,6 +11,7 @@ export * from './matmul.ts';
 export * from './softmax.ts';
 export * from './indexing.ts';
 export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
+export * from './norm.ts';
 
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),
