@@ -34,6 +34,9 @@ struct Params {
 // index_select, gather_elems
 @group(0) @binding(3) var<storage, read_write> out: array<T>;
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+// index_select4: the same over vec4s (last dim, strides and offsets in vec4 units)
+@group(0) @binding(1) var<storage, read> x4: array<vec4<T>>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<T>>;
 // scatter_keys
 @group(0) @binding(3) var<storage, read_write> keys_out: array<u32>;
 @group(0) @binding(4) var<storage, read_write> vals_out: array<T>;
@@ -109,6 +112,22 @@ fn index_select(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
     return;
   }
   out[g] = x[p.x_off + c.xo + v * dim_of(p.xst, p.axis)];
+}
+
+@compute @workgroup_size(WG)
+fn index_select4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = gid.x + gid.y * nwg.x * WG;
+  if (g >= p.total) {
+    return;
+  }
+  let c = coords(g);
+  let v = idx[p.idx_off + c.ax];
+  if (v >= p.axis_size) {
+    report(v, c.ax);
+    out4[g] = vec4<T>(T(0.0));
+    return;
+  }
+  out4[g] = x4[p.x_off + c.xo + v * dim_of(p.xst, p.axis)];
 }
 
 @compute @workgroup_size(WG)

@@ -32,6 +32,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bounds: array<u32>;
 @group(0) @binding(4) var<storage, read> base: array<T>;
 @group(0) @binding(5) var<storage, read_write> out: array<T>;
+// segment_sum4: the same over vec4 columns (inner, offsets in vec4 units)
+@group(0) @binding(1) var<storage, read> src4: array<vec4<T>>;
+@group(0) @binding(4) var<storage, read> base4: array<vec4<T>>;
+@group(0) @binding(5) var<storage, read_write> out4: array<vec4<T>>;
 
 @compute @workgroup_size(WG)
 fn segment_bounds(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -73,4 +77,27 @@ fn segment_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     acc += f32(src[row0 + order[k] * p.inner]);
   }
   out[g] = T(acc);
+}
+
+@compute @workgroup_size(WG)
+fn segment_sum4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = gid.x + gid.y * nwg.x * WG;
+  if (g >= p.total) {
+    return;
+  }
+  let c = g % p.inner;
+  let rest = g / p.inner;
+  let r = rest % p.m;
+  let o = rest / p.m;
+  var acc = vec4f(0.0);
+  if (HAS_BASE) {
+    acc = vec4f(base4[p.base_off + g]);
+  }
+  let lo = bounds[r];
+  let hi = bounds[r + 1u];
+  let row0 = p.src_off + o * p.n * p.inner + c;
+  for (var k = lo; k < hi; k++) {
+    acc += vec4f(src4[row0 + order[k] * p.inner]);
+  }
+  out4[g] = vec4<T>(acc);
 }

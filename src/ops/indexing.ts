@@ -142,13 +142,21 @@ export function indexSelectK(x: Tensor, axis: number, idx: Tensor, op: IndexOpNa
   iter[axis] = n;
   const out = Tensor.empty(outShape, x.dtype, x.device);
   if (out.size === 0) return out;
+  // Whole vec4s per thread when the last dim is contiguous, not the axis, and 4-aligned.
+  const last = x.rank - 1;
+  const v4 =
+    axis !== last && x.strides[last] === 1 && x.shape[last] % 4 === 0 && x.offset % 4 === 0 &&
+    x.strides.every((s, d) => d === last || s % 4 === 0);
+  const vw = v4 ? 4 : 1;
+  const strides = x.strides.map((s, d) => (d === last ? s : s / vw));
+  if (v4) iter[last] /= 4;
   x.device.dispatch({
     kernel: 'gather',
-    entry: 'index_select',
+    entry: v4 ? 'index_select4' : 'index_select',
     dtype,
-    uniforms: paramsGather(out.size, axis, x.shape[axis], x.offset, idx.offset, errorTag(op, axis), iter, x.strides),
+    uniforms: paramsGather(out.size / vw, axis, x.shape[axis], x.offset / vw, idx.offset, errorTag(op, axis), iter, strides),
     buffers: [x.storage.buffer, idx.storage.buffer, out.storage.buffer, errorBuffer(x.device)],
-    workgroups: grid1d(out.size),
+    workgroups: grid1d(out.size / vw),
     label: op,
   });
   return out;
@@ -277,14 +285,17 @@ export function segmentScatterAddK(
     label: op,
   });
   const out = Tensor.empty(shape, src.dtype, device);
+  // Four columns per thread when rows are whole vec4s (the embedding case).
+  const v = inner % 4 === 0 && src.offset % 4 === 0 && (!base || base.offset % 4 === 0) ? 4 : 1;
+  const threads = total / v;
   device.dispatch({
     kernel: 'segment',
-    entry: 'segment_sum',
+    entry: v === 4 ? 'segment_sum4' : 'segment_sum',
     constants: { HAS_BASE: base ? 1 : 0 },
     dtype,
-    uniforms: new Uint8Array(new Uint32Array([total, n, m, inner, src.offset, base ? base.offset : 0, 0, 0]).buffer),
+    uniforms: new Uint8Array(new Uint32Array([threads, n, m, inner / v, src.offset / v, base ? base.offset / v : 0, 0, 0]).buffer),
     buffers: [src.storage.buffer, order.storage.buffer, bounds.storage.buffer, (base ?? src).storage.buffer, out.storage.buffer],
-    workgroups: grid1d(total),
+    workgroups: grid1d(threads),
     label: op,
   });
   sortedKeys.release();

@@ -45,6 +45,23 @@ describe('indexSelect', () => {
     expect(Array.from(await y.toArray())).toEqual([11, 10, 11]);
     [big, strided, y].forEach((t) => t.release());
   });
+  it('vec4 fast path (last dim a multiple of 4): plain, and a 4-aligned slice of a 3-d tensor', async () => {
+    const ids = [5, 0, 5, 2];
+    await checkOp({ name: 'indexSelect vec4', inputs: [{ shape: [6, 8] }], gpu: (x) => W.indexSelect(x, 0, ids), ref: (x) => R.indexSelect(x, 0, ids) });
+    await checkOp({
+      name: 'indexSelect vec4 slice',
+      inputs: [{ shape: [3, 5, 12] }],
+      gpu: (x) => W.indexSelect(W.narrow(x, 2, 4, 8), 1, [4, 4, 1]),
+      ref: (x) => R.indexSelect(refNarrow(x, 2, 4, 8), 1, [4, 4, 1]),
+    });
+    // Misaligned slice (offset 1): falls back to the scalar kernel.
+    await checkOp({
+      name: 'indexSelect misaligned slice',
+      inputs: [{ shape: [4, 9] }],
+      gpu: (x) => W.indexSelect(W.narrow(x, 1, 1, 8), 0, [3, 0]),
+      ref: (x) => R.indexSelect(refNarrow(x, 1, 1, 8), 0, [3, 0]),
+    });
+  });
   it('empty index: empty output, zero gradient', async () => {
     await checkOp({ name: 'indexSelect empty', inputs: [{ shape: [5, 3] }], gpu: (x) => W.indexSelect(x, 0, []), ref: (x) => R.indexSelect(x, 0, []) });
     const x = W.Tensor.fromArray(randomData(15, rng(3)), [5, 3]);
@@ -62,6 +79,13 @@ describe('indexSelect', () => {
     expect(Array.from(await y.toArray())).toEqual([0.25, -1, 0.5, 1.5, 0.25, -1]);
     W.backward(y, W.Tensor.fromArray([1, 2, 3, 4, 5, 6], [3, 2], 'f16'));
     expect(Array.from(await x.grad!.toArray())).toEqual([3, 4, 0, 0, 6, 8]);
+    // vec4<f16> path
+    const x4 = W.Tensor.fromArray([1, 2, 3, 4, 5, 6, 7, 8], [2, 4], 'f16');
+    x4.requiresGrad = true;
+    const y4 = W.indexSelect(x4, 0, [1, 1]);
+    expect(Array.from(await y4.toArray())).toEqual([5, 6, 7, 8, 5, 6, 7, 8]);
+    W.backward(y4, W.Tensor.fromArray([1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5], [2, 4], 'f16'));
+    expect(Array.from(await x4.grad!.toArray())).toEqual([0, 0, 0, 0, 1.5, 1.5, 1.5, 1.5]);
   });
 });
 
