@@ -2,12 +2,13 @@
 // Modules must not touch the GPU or the network at import time: only in their actions.
 import type { Command } from 'commander';
 import * as start from './start.ts';
+import * as doctor from './doctor.ts';
 
 interface CommandModule {
   register(program: Command): void;
 }
 
-const commands: CommandModule[] = [start];
+const commands: CommandModule[] = [start, doctor];
 
 export function registerCommands(program: Command): void {
   for (const c of commands) c.register(program);
