@@ -12,3 +12,4 @@ export async function initDevice(opts: NodeDeviceOptions = {}): Promise<Device> 
   setDevice(d);
   return d;
 }
+export { CheckpointManager, loadCheckpoint, CheckpointError, type CheckpointManifest, type CheckpointContents } from './checkpoint/manager.ts';
