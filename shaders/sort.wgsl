@@ -72,6 +72,9 @@ fn out_key(k: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn local_sort(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let base = chunk_base(wid, nwg);
+  if (base >= prm.p) {
+    return; // spare workgroup of a 2-d grid (workgroup-uniform, so barriers stay uniform)
+  }
   for (var h = 0u; h < 2u; h++) {
     let li = t + h * WG;
     let gi = base + li;
@@ -99,6 +102,9 @@ fn local_sort(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wi
 @compute @workgroup_size(WG)
 fn local_merge(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let base = chunk_base(wid, nwg);
+  if (base >= prm.p) {
+    return; // spare workgroup of a 2-d grid (workgroup-uniform, so barriers stay uniform)
+  }
   for (var h = 0u; h < 2u; h++) {
     let li = t + h * WG;
     sk[li] = mkeys[base + li];
