@@ -12,6 +12,7 @@ export * from './softmax.ts';
 export * from './indexing.ts';
 export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 export * from './norm.ts';
+export * from './rope.ts';
 
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),
