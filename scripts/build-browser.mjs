@@ -8,7 +8,10 @@
 // build with the importing file and line, instead of producing a bundle that breaks at
 // load time. Keep Node-only code behind src/node.ts.
 //
-//   node scripts/build-browser.mjs [--minify] [--check ENTRY]
+//   node scripts/build-browser.mjs [--minify] [--check ENTRY] [--serve [--port N]]
+//
+// --serve: after building, serve playground/ on http://127.0.0.1:PORT (default 8080;
+// loopback only) so the playground can be opened in a browser with WebGPU.
 //
 // --check ENTRY: only verify that ENTRY bundles for the browser (nothing is written);
 // used by the tests to prove that the boundary rejects Node-only imports.
@@ -16,8 +19,9 @@
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, dirname, relative } from 'node:path';
+import { mkdirSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, dirname, relative, normalize, extname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -111,6 +115,25 @@ async function main() {
       process.exit(1);
     }
   }
+  if (args.includes('--serve')) serve(join(root, 'playground'));
+}
+
+/** A minimal static server for the playground (loopback only, no listings). */
+function serve(dir) {
+  const port = args.includes('--port') ? Number(args[args.indexOf('--port') + 1]) : 8080;
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    res.end(readFileSync(file));
+  });
+  server.listen(port, '127.0.0.1', () => console.log(`[build-browser] playground at http://127.0.0.1:${port}/ (Ctrl-C to stop)`));
 }
 
 await main();
