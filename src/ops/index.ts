@@ -13,6 +13,7 @@ export * from './indexing.ts';
 export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 export * from './norm.ts';
 export * from './rope.ts';
+export * from './activation.ts';
 
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),
