@@ -22,10 +22,11 @@ export async function createNodeDevice(opts: NodeDeviceOptions = {}): Promise<De
   }
   // The WebGPU enums (GPUBufferUsage, GPUMapMode…) as globals, like in a browser.
   for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const backend = opts.backend ?? process.env.WEBOMNI_BACKEND;
+  const backend = opts.backend || process.env.WEBOMNI_BACKEND || undefined;
   const flags: string[] = [];
   if (backend) flags.push(`backend=${backend}`);
-  if (opts.adapter ?? process.env.WEBOMNI_ADAPTER) flags.push(`adapter=${opts.adapter ?? process.env.WEBOMNI_ADAPTER}`);
+  const adapterName = opts.adapter || process.env.WEBOMNI_ADAPTER;
+  if (adapterName) flags.push(`adapter=${adapterName}`);
   // Dawn tears the device down if this object is collected: the Device holds it.
   const gpu = dawn.create(flags);
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
