@@ -6,7 +6,8 @@ import { defineOp, opError } from './registry.ts';
 import { floatKernelType } from './kernels.ts';
 import { sumToShape } from './reduce.ts';
 import { transpose } from './shape.ts';
-import { chooseMatmulKernel } from './matmul-select.ts';
+import type { Device } from '../device/index.ts';
+import { blockTile, chooseMatmulKernel, MATMUL_VARIANTS, splitCount, type MatmulKernel, type MatmulProblem } from './matmul-select.ts';
 
 const MAX_BATCH_DIMS = 4;
 
@@ -48,26 +49,74 @@ export function matmulK(op: string, a: Tensor, b: Tensor): Tensor {
   if (nbatch > 65535) throw opError(op, `batch of ${nbatch} exceeds 65535`, a, b);
   const u = new Uint32Array(28);
   u.set([m, n, k, nbatch, a.offset, b.offset, 0, dims.length]);
-  u.set([a.strides[a.rank - 2], a.strides[a.rank - 1], b.strides[b.rank - 2], b.strides[b.rank - 1]], 8);
+  const sbK = b.strides[b.rank - 2];
+  const sbN = b.strides[b.rank - 1];
+  u.set([a.strides[a.rank - 2], a.strides[a.rank - 1], sbK, sbN], 8);
   dims.forEach((d, i) => {
     u[12 + i] = d.n;
     u[16 + i] = d.sa;
     u[20 + i] = d.sb;
   });
-  const kernel = chooseMatmulKernel(a.device, m, n, k, nbatch);
-  const tileM = kernel.wgy * kernel.tm;
-  const tileN = kernel.wgx * kernel.tn;
-  a.device.dispatch({
-    kernel: 'matmul',
-    entry: kernel.entry,
-    constants: { WGX: kernel.wgx, WGY: kernel.wgy },
-    dtype,
-    uniforms: u,
-    buffers: [a.storage.buffer, b.storage.buffer, out.storage.buffer],
-    workgroups: [Math.ceil(n / tileN), Math.ceil(m / tileM), nbatch],
-    label: op,
-  });
+  const problem: MatmulProblem = {
+    m,
+    n,
+    k,
+    batch: nbatch,
+    aT: a.strides[a.rank - 2] === 1 && m > 1,
+    bT: sbN !== 1 && n > 1,
+    bVec4: (sbN === 1 || n === 1) && n % 4 === 0 && b.offset % 4 === 0 && sbK % 4 === 0 && dims.every((d) => d.sb % 4 === 0),
+  };
+  const kernel = chooseMatmulKernel(a.device, problem);
+  encodeMatmul(a.device, kernel, problem, u, dtype, a.storage.buffer, b.storage.buffer, out.storage.buffer, op);
   return out;
+}
+
+/**
+ * Record the dispatch(es) of one matmul with a given kernel variant. `u` holds the kernel
+ * parameters (see Params in shaders/matmul.wgsl); the tuner calls this with raw buffers.
+ */
+export function encodeMatmul(
+  device: Device,
+  kernel: MatmulKernel,
+  p: MatmulProblem,
+  u: Uint32Array,
+  dtype: KernelDType,
+  a: GPUBuffer,
+  b: GPUBuffer,
+  c: GPUBuffer,
+  label = 'matmul',
+): void {
+  const v = MATMUL_VARIANTS[kernel.entry];
+  const [tr, tc] = blockTile(kernel);
+  const grid: [number, number, number] = [Math.ceil(p.n / tc), Math.ceil(p.m / tr), p.batch];
+  if (kernel.entry !== 'splitk') {
+    device.dispatch({ kernel: v.kernel, entry: kernel.entry, constants: v.constants(kernel), dtype, uniforms: u, buffers: [a, b, c], workgroups: grid, label });
+    return;
+  }
+  const splits = splitCount(device, kernel, p);
+  const params = u.slice();
+  params[24] = splits;
+  params[25] = Math.ceil(p.k / splits);
+  const total = p.batch * p.m * p.n;
+  const part = device.pool.acquire(splits * total * 4);
+  try {
+    grid[2] = p.batch * splits;
+    if (grid[2] > 65535) throw new Error(`${label}: split-K grid of ${grid[2]} exceeds 65535`);
+    device.dispatch({ kernel: 'matmul', entry: 'splitk', constants: v.constants(kernel), dtype, uniforms: params, buffers: [a, b, part], workgroups: grid, label });
+    const groups = Math.ceil(total / 256);
+    const gx = Math.min(groups, 65535);
+    device.dispatch({
+      kernel: 'matmul',
+      entry: 'splitk_reduce',
+      dtype,
+      uniforms: params,
+      buffers: [part, c],
+      workgroups: [gx, Math.ceil(groups / gx)],
+      label,
+    });
+  } finally {
+    device.pool.release(part);
+  }
 }
 
 export const matmul = defineOp({
@@ -84,3 +133,7 @@ export const matmul = defineOp({
     return [ga, gb];
   },
 });
+
+export { tuneMatmul, loadMatmulTuning, clearMatmulTuning, setMatmulTuneStore, probeSubgroupSize } from './matmul-tuner.ts';
+export type { TuneShape, TuneResult, TuneOptions, TuneStore } from './matmul-tuner.ts';
+export { setMatmulOverride, chooseMatmulKernel, type MatmulKernel, type MatmulEntry } from './matmul-select.ts';
