@@ -1,0 +1,1 @@
+export { DecoderLM, DEFAULT_DECODER, type DecoderConfig, type PackedBatch } from './decoder.ts';
