@@ -14,6 +14,7 @@ export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from '.
 export * from './norm.ts';
 export * from './rope.ts';
 export * from './activation.ts';
+export * from './cross-entropy.ts';
 
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),
