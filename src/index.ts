@@ -10,3 +10,4 @@ export { createBrowserDevice } from './device/browser.ts';
 export * from './nn/index.ts';
 export * from './optim/index.ts';
 export * from './checkpoint/index.ts';
+export * from './models/index.ts';

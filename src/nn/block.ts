@@ -1,6 +1,6 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { Module } from './module.ts';
-import { Attention, type AttentionOptions, type SequenceLayout } from './attention.ts';
+import { Attention, type AttentionOptions, type KVCache, type SequenceLayout } from './attention.ts';
 import { MLP, type MlpKind } from './mlp.ts';
 import { makeNorm, type NormKind, type LayerNorm, type RMSNorm } from './norm.ts';
 import { add } from '../ops/index.ts';
@@ -38,6 +38,11 @@ export class TransformerBlock extends Module {
 
   forward(h: Tensor, layout: SequenceLayout): Tensor {
     const a = add(h, this.attn.forward(this.attn_norm.forward(h), layout));
+    return add(a, this.mlp.forward(this.mlp_norm.forward(a)));
+  }
+
+  forwardCached(h: Tensor, positions: Tensor, cache: KVCache): Tensor {
+    const a = add(h, this.attn.forwardCached(this.attn_norm.forward(h), positions, cache));
     return add(a, this.mlp.forward(this.mlp_norm.forward(a)));
   }
 }
