@@ -150,10 +150,10 @@ export function splitCount(device: Device, k: MatmulKernel, p: MatmulProblem): n
 
 export function heuristicMatmulKernel(device: Device, p: MatmulProblem): MatmulKernel {
   const { m, n, k, batch } = p;
-  if (m * n < 4096 || m < 4 || n < 8) return { entry: 'simple', wgx: 16, wgy: 16 };
   // Few output tiles but a long reduction: split K so every core/SM has work.
   const tiles = Math.ceil(m / 32) * Math.ceil(n / 64) * batch;
   if (k >= 1024 && k >= 4 * Math.max(m, n) && tiles < 16) return { entry: 'splitk', wgx: 8, wgy: 8, splits: 0 };
+  if (m * n < 4096 || m < 4 || n < 8) return { entry: 'simple', wgx: 16, wgy: 16 };
   if (isSoftwareAdapter(device)) {
     if (m >= 16 && n >= 64 && subgroupKernelUsable(device)) return { entry: 'sgb', wgx: 32, wgy: 1 };
     if (m >= 8 && n >= 64 && p.bVec4) return { entry: 'rows4', wgx: 32, wgy: 1 };

@@ -7,7 +7,7 @@ import { floatKernelType } from './kernels.ts';
 import { sumToShape } from './reduce.ts';
 import { transpose } from './shape.ts';
 import type { Device } from '../device/index.ts';
-import { blockTile, chooseMatmulKernel, MATMUL_VARIANTS, splitCount, type MatmulKernel, type MatmulProblem } from './matmul-select.ts';
+import { blockTile, chooseMatmulKernel, MATMUL_VARIANTS, splitCount, type MatmulEntry, type MatmulKernel, type MatmulProblem } from './matmul-select.ts';
 
 const MAX_BATCH_DIMS = 4;
 
@@ -71,6 +71,9 @@ export function matmulK(op: string, a: Tensor, b: Tensor): Tensor {
   return out;
 }
 
+/** Launches per variant since start (tests check that a forced variant really ran). */
+export const matmulLaunches: Record<MatmulEntry, number> = { simple: 0, blocked: 0, blocked8: 0, rows4: 0, tiled: 0, splitk: 0, sgb: 0 };
+
 /**
  * Record the dispatch(es) of one matmul with a given kernel variant. `u` holds the kernel
  * parameters (see Params in shaders/matmul.wgsl); the tuner calls this with raw buffers.
@@ -87,6 +90,7 @@ export function encodeMatmul(
   label = 'matmul',
 ): void {
   const v = MATMUL_VARIANTS[kernel.entry];
+  matmulLaunches[kernel.entry]++;
   const [tr, tc] = blockTile(kernel);
   const grid: [number, number, number] = [Math.ceil(p.n / tc), Math.ceil(p.m / tr), p.batch];
   if (kernel.entry !== 'splitk') {
