@@ -143,3 +143,99 @@ fn global_step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     mvals[l] = va;
   }
 }
+
+// ---- Stable counting sort for a known key range [0, m): three dispatches, O(n + m·nb).
+// Keys are split into nb blocks of `blk` consecutive elements; bin = key if key < m
+// (unsigned compare), else m (out-of-range keys go last, in their original order).
+//   count_blocks:   one invocation per block zeroes its column of the (m+1)×nb count
+//                   table (bin-major) and counts its block's keys serially.
+//   scan_counts:    one workgroup turns the table into exclusive prefix sums, so entry
+//                   (bin, block) is where that block's first key of that bin goes.
+//   scatter_blocks: one invocation per block walks its keys in order and places each at
+//                   its entry, bumping it — stable and deterministic without atomics.
+
+struct CParams {
+  n: u32,
+  m: u32,
+  nb: u32,
+  blk: u32,
+  in_off: u32,
+  len: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: CParams;
+// count_blocks, scatter_blocks: src @1 (above), table @2, and for scatter the outputs
+@group(0) @binding(2) var<storage, read_write> table: array<u32>;
+@group(0) @binding(3) var<storage, read_write> ckeys: array<u32>;
+@group(0) @binding(4) var<storage, read_write> cvals: array<u32>;
+// scan_counts
+@group(0) @binding(1) var<storage, read_write> scan_buf: array<u32>;
+
+const CWG: u32 = 64u;
+
+fn cbin(k: u32) -> u32 {
+  return select(cp.m, k, k < cp.m);
+}
+
+@compute @workgroup_size(CWG)
+fn count_blocks(@builtin(global_invocation_id) gid: vec3u) {
+  let b = gid.x;
+  if (b >= cp.nb) {
+    return;
+  }
+  for (var r = 0u; r <= cp.m; r++) {
+    table[r * cp.nb + b] = 0u;
+  }
+  let end = min(cp.n, (b + 1u) * cp.blk);
+  for (var i = b * cp.blk; i < end; i++) {
+    let e = cbin(src[cp.in_off + i]) * cp.nb + b;
+    table[e] = table[e] + 1u;
+  }
+}
+
+@compute @workgroup_size(CWG)
+fn scatter_blocks(@builtin(global_invocation_id) gid: vec3u) {
+  let b = gid.x;
+  if (b >= cp.nb) {
+    return;
+  }
+  let end = min(cp.n, (b + 1u) * cp.blk);
+  for (var i = b * cp.blk; i < end; i++) {
+    let k = src[cp.in_off + i];
+    let e = cbin(k) * cp.nb + b;
+    let d = table[e];
+    table[e] = d + 1u;
+    ckeys[d] = k;
+    cvals[d] = i;
+  }
+}
+
+var<workgroup> part: array<u32, 256>;
+
+@compute @workgroup_size(256)
+fn scan_counts(@builtin(local_invocation_index) t: u32) {
+  let per = (cp.len + 255u) / 256u;
+  let lo = min(cp.len, t * per);
+  let hi = min(cp.len, lo + per);
+  var s = 0u;
+  for (var i = lo; i < hi; i++) {
+    s += scan_buf[i];
+  }
+  part[t] = s;
+  workgroupBarrier();
+  if (t == 0u) {
+    var acc = 0u;
+    for (var i = 0u; i < 256u; i++) {
+      let v = part[i];
+      part[i] = acc;
+      acc += v;
+    }
+  }
+  workgroupBarrier();
+  var acc = part[t];
+  for (var i = lo; i < hi; i++) {
+    let v = scan_buf[i];
+    scan_buf[i] = acc;
+    acc += v;
+  }
+}

@@ -3,9 +3,11 @@
 //
 // Scatter-adds never use float atomics (WGSL has none, and atomics would make the sum
 // order, hence the bits, vary from run to run). Instead: compute each source element's
-// destination key, stable-sort (key, position) pairs on the GPU (bitonic, shaders/sort.wgsl),
-// find each destination's segment of the sorted list (binary search), and let one thread
-// per output element sum its segment in original-position order (shaders/segment.wgsl).
+// destination key, stable-sort the keys with their positions on the GPU (shaders/sort.wgsl:
+// a counting sort when the destination range is small next to the key count, as for an
+// embedding table, else a bitonic sort), find each destination's segment of the sorted
+// list (binary search), and let one thread per output element (or vec4 of them) sum its
+// segment in original-position order (shaders/segment.wgsl).
 // The result is bit-identical across runs and equals a sequential f32 sum in index order.
 //
 // Out-of-range indices. Indices given as host data (a number array or Int32Array, for
@@ -188,15 +190,32 @@ export interface ArgsortResult {
 
 const SORT_CHUNK = 512;
 
+export interface ArgsortOptions {
+  /** Compare i32 keys as signed (default for i32); false sorts negative keys last, as their u32 bits. */
+  signed?: boolean;
+  /**
+   * Keys are known to lie in [0, maxKey): use the stable counting sort (3 dispatches,
+   * O(n + maxKey·blocks) work) instead of the bitonic sort. Keys outside the range are
+   * placed last, in their original order (compared as u32 bits: negatives count as out of range).
+   */
+  maxKey?: number;
+}
+
 /**
- * Stable ascending argsort of a 1-D i32/u32 tensor on the GPU (bitonic sort of
- * (key, position) pairs; O(n log² n) work in 1 + Σ (stages) dispatches, ~15 for n = 8k).
- * i32 keys compare as signed unless `signed: false` (then negative keys sort last, as
- * their u32 bits). Deterministic. `maxKey` is accepted for a future counting-sort path
- * and currently unused. Both results are owned by the caller.
+ * Stable ascending argsort of a 1-D i32/u32 tensor on the GPU. Deterministic: equal keys
+ * keep their original order. Without `maxKey`: a bitonic sort of (key, position) pairs,
+ * O(n log² n) work in 1 + Σ stages dispatches (~15 for n = 8k). With `maxKey`: a counting
+ * sort (see ArgsortOptions) — the choice for small key ranges such as MoE expert ids.
+ * Both results are owned by the caller.
  */
-export function argsortStable(keys: Tensor, opts: { signed?: boolean; maxKey?: number } = {}): ArgsortResult {
+export function argsortStable(keys: Tensor, opts: ArgsortOptions = {}): ArgsortResult {
   checkIndexTensor('argsortStable', keys);
+  if (opts.maxKey !== undefined) {
+    if (!Number.isInteger(opts.maxKey) || opts.maxKey < 0 || opts.maxKey >= 2 ** 31) {
+      throw opError('argsortStable', `maxKey ${opts.maxKey} must be an integer in [0, 2^31)`, keys);
+    }
+    return countingArgsort(keys, opts.maxKey);
+  }
   const device = keys.device;
   const src = keys.isContiguous ? keys : contiguousK(keys);
   const n = keys.size;
@@ -247,6 +266,37 @@ export function argsortStable(keys: Tensor, opts: { signed?: boolean; maxKey?: n
   return { sortedKeys, order };
 }
 
+function countingArgsort(keys: Tensor, m: number): ArgsortResult {
+  const device = keys.device;
+  const src = keys.isContiguous ? keys : contiguousK(keys);
+  const n = keys.size;
+  const sortedKeys = Tensor.empty([n], keys.dtype, device);
+  const order = Tensor.empty([n], 'i32', device);
+  if (n > 0) {
+    // Blocks of ≥ 256 keys, but few enough that the (m+1)×nb table stays ≲ 4n entries.
+    const nb = Math.max(1, Math.min(Math.ceil(n / 256), Math.floor((4 * n) / (m + 1))));
+    const blk = Math.ceil(n / nb);
+    const len = (m + 1) * nb;
+    if (len * 4 > device.maxBinding) throw opError('argsortStable', `maxKey ${m} is too large for a counting sort of ${n} keys`, keys);
+    const table = Tensor.empty([len], 'u32', device);
+    const uniforms = new Uint8Array(new Uint32Array([n, m, nb, blk, src.offset, len, 0, 0]).buffer);
+    const groups = grid1d(nb, 64);
+    device.dispatch({ kernel: 'sort', entry: 'count_blocks', uniforms, buffers: [src.storage.buffer, table.storage.buffer], workgroups: groups, label: 'argsortStable' });
+    device.dispatch({ kernel: 'sort', entry: 'scan_counts', uniforms, buffers: [table.storage.buffer], workgroups: [1], label: 'argsortStable' });
+    device.dispatch({
+      kernel: 'sort',
+      entry: 'scatter_blocks',
+      uniforms,
+      buffers: [src.storage.buffer, table.storage.buffer, sortedKeys.storage.buffer, order.storage.buffer],
+      workgroups: groups,
+      label: 'argsortStable',
+    });
+    table.release();
+  }
+  if (src !== keys) src.release();
+  return { sortedKeys, order };
+}
+
 /**
  * Deterministic scatter-add by destination:
  *   out[o, r, c] = base[o, r, c] + Σ_{k : keys[k] = r, ascending k} src[o, k, c]
@@ -274,7 +324,10 @@ export function segmentScatterAddK(
   const total = outer * m * inner;
   if (total === 0) return Tensor.empty(shape, src.dtype, device);
   if (n === 0) return copyOrZeros(base, shape, src.dtype, device);
-  const { sortedKeys, order } = argsortStable(keys, { signed: false });
+  // Destinations lie in [0, m) (anything else is dropped): a counting sort when the table
+  // it needs is not much larger than the keys (the embedding case), else the bitonic sort.
+  const counting = m + 1 <= Math.max(16 * n, 65536);
+  const { sortedKeys, order } = argsortStable(keys, counting ? { maxKey: m } : { signed: false });
   const bounds = Tensor.empty([m + 1], 'u32', device);
   device.dispatch({
     kernel: 'segment',

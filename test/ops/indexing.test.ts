@@ -104,6 +104,12 @@ describe('gather and scatterAdd', () => {
     await checkOp({ name: 'gather 3d', inputs: [{ shape: [3, 5, 4], transposed: true }], gpu: (x) => W.gather(x, 2, t3), ref: (x) => R.gather(x, 2, idx3) });
     [t0, t1, t3].forEach((t) => t.release());
   });
+  it('gather backward over a large input with few indices (bitonic-sort path of the scatter)', async () => {
+    const idx = ND.from([5, 299, 5, 0, 5, 17, 299, 5], [1, 8]);
+    const t = W.Tensor.fromArray(Array.from(idx.data), idx.shape, 'i32');
+    await checkOp({ name: 'gather large', inputs: [{ shape: [300, 300] }], gpu: (x) => W.gather(x, 1, t), ref: (x) => R.gather(x, 1, idx), fdSamples: 2 });
+    t.release();
+  });
   it('scatterAdd: gradients for base and src, repeated destinations', async () => {
     const r = rng(11);
     const idx = ND.from(ints(12, 5, r), [3, 4]);
@@ -142,6 +148,23 @@ describe('argsortStable', () => {
       const { sortedKeys, order } = W.argsortStable(t);
       const want = R.argsortStable(keys);
       expect(order.dtype).toBe('i32');
+      expect(Array.from(await order.toArray())).toEqual(want);
+      expect(Array.from(await sortedKeys.toArray())).toEqual(want.map((i) => keys[i]));
+      [t, sortedKeys, order].forEach((x) => x.release());
+    });
+  }
+});
+
+describe('argsortStable with maxKey (counting sort)', () => {
+  for (const [n, m] of [[0, 4], [1, 1], [300, 8], [5000, 64], [20000, 3], [4096, 30000]] as const) {
+    it(`n=${n}, keys in [0, ${m}) plus out-of-range keys placed last`, async () => {
+      const r = rng(n + m);
+      // Mostly in range; some negative or >= m (they go last, in original order).
+      const keys = Array.from({ length: n }, () => (r() < 0.05 ? (r() < 0.5 ? -1 - Math.floor(r() * 3) : m + Math.floor(r() * 3)) : Math.floor(r() * m)));
+      const t = W.Tensor.fromArray(keys, [n], 'i32');
+      const { sortedKeys, order } = W.argsortStable(t, { maxKey: m });
+      const rank = (k: number) => (k >= 0 && k < m ? k : m);
+      const want = Array.from({ length: n }, (_, i) => i).sort((i, j) => rank(keys[i]) - rank(keys[j]) || i - j);
       expect(Array.from(await order.toArray())).toEqual(want);
       expect(Array.from(await sortedKeys.toArray())).toEqual(want.map((i) => keys[i]));
       [t, sortedKeys, order].forEach((x) => x.release());
