@@ -1,6 +1,9 @@
 // Optimizer updates, one pass over a parameter, updating it and its state in place.
 // AdamW (decoupled weight decay, bias correction folded into the step sizes by the host)
 // and SGD with momentum (PyTorch's formulation, optional Nesterov).
+// Each gradient is multiplied by the uniform `grad_scale` (a host number: loss scaling) and
+// by a 1-element storage buffer (a GPU-computed scale: global-norm clipping, see clip.wgsl;
+// the host binds a buffer holding 1.0 when there is none).
 override WG: u32 = 256u;
 
 struct AdamParams {
@@ -23,12 +26,13 @@ struct AdamParams {
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> a_gscale: array<f32>;
 
 @compute @workgroup_size(WG)
 fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= ap.n) { return; }
-  let g = grad[i] * ap.grad_scale;
+  let g = grad[i] * ap.grad_scale * a_gscale[0];
   let mi = ap.beta1 * m[i] + (1.0 - ap.beta1) * g;
   let vi = ap.beta2 * v[i] + (1.0 - ap.beta2) * g * g;
   m[i] = mi;
@@ -56,13 +60,14 @@ struct SgdParams {
 @group(0) @binding(1) var<storage, read_write> s_param: array<f32>;
 @group(0) @binding(2) var<storage, read> s_grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s_buf: array<f32>;
+@group(0) @binding(4) var<storage, read> s_gscale: array<f32>;
 
 @compute @workgroup_size(WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= sp.n) { return; }
   var p = s_param[i];
-  var g = s_grad[i] * sp.grad_scale + sp.weight_decay * p;
+  var g = s_grad[i] * sp.grad_scale * s_gscale[0] + sp.weight_decay * p;
   if (sp.momentum != 0.0) {
     var b = g;
     if (sp.first_step == 0u) { b = sp.momentum * s_buf[i] + (1.0 - sp.dampening) * g; }

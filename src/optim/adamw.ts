@@ -1,5 +1,6 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { Optimizer, grid } from './optimizer.ts';
+import { unitGradScale, type GradScaled } from './clip.ts';
 
 export interface AdamWOptions {
   lr?: number;
@@ -9,7 +10,13 @@ export interface AdamWOptions {
 }
 
 /** AdamW (Loshchilov & Hutter) with PyTorch's defaults and update formula, fused in one kernel per parameter. */
-export class AdamW extends Optimizer {
+export class AdamW extends Optimizer implements GradScaled {
+  /**
+   * A 1-element f32 GPU tensor multiplying every gradient in the next step() (set by
+   * clipGradNorm(params, max, { optimizer })); released and reset to null after that step.
+   */
+  gradScale: Tensor | null = null;
+
   beta1: number;
   beta2: number;
   eps: number;
@@ -22,6 +29,15 @@ export class AdamW extends Optimizer {
     this.weightDecay = opts.weightDecay ?? 0.01;
     if (!(this.beta1 >= 0 && this.beta1 < 1 && this.beta2 >= 0 && this.beta2 < 1)) {
       throw new RangeError(`AdamW: betas must be in [0, 1), got [${this.beta1}, ${this.beta2}]`);
+    }
+  }
+
+  override step(): void {
+    try {
+      super.step();
+    } finally {
+      this.gradScale?.release();
+      this.gradScale = null;
     }
   }
 
@@ -46,7 +62,7 @@ export class AdamW extends Optimizer {
       kernel: 'optim',
       entry: 'adamw',
       uniforms: new Uint8Array(u),
-      buffers: [p.storage.buffer, gc.storage.buffer, m.storage.buffer, v.storage.buffer],
+      buffers: [p.storage.buffer, gc.storage.buffer, m.storage.buffer, v.storage.buffer, (this.gradScale ?? unitGradScale(p.device)).storage.buffer],
       workgroups: grid(p.size),
       label: 'adamw',
     });

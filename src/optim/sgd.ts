@@ -1,5 +1,6 @@
 import type { Tensor } from '../tensor/tensor.ts';
 import { Optimizer, grid } from './optimizer.ts';
+import { unitGradScale, type GradScaled } from './clip.ts';
 
 export interface SGDOptions {
   lr: number;
@@ -10,7 +11,13 @@ export interface SGDOptions {
 }
 
 /** SGD with momentum, PyTorch's formulation (buffer initialised to the first gradient). */
-export class SGD extends Optimizer {
+export class SGD extends Optimizer implements GradScaled {
+  /**
+   * A 1-element f32 GPU tensor multiplying every gradient in the next step() (set by
+   * clipGradNorm(params, max, { optimizer })); released and reset to null after that step.
+   */
+  gradScale: Tensor | null = null;
+
   momentum: number;
   dampening: number;
   weightDecay: number;
@@ -27,6 +34,15 @@ export class SGD extends Optimizer {
     }
   }
 
+  override step(): void {
+    try {
+      super.step();
+    } finally {
+      this.gradScale?.release();
+      this.gradScale = null;
+    }
+  }
+
   protected update(p: Tensor, g: Tensor): void {
     const first = !this.state.has(p);
     const { buf } = this.stateOf(p, ['buf']);
@@ -38,7 +54,7 @@ export class SGD extends Optimizer {
       kernel: 'optim',
       entry: 'sgd',
       uniforms: new Uint8Array(u),
-      buffers: [p.storage.buffer, g.storage.buffer, buf.storage.buffer],
+      buffers: [p.storage.buffer, g.storage.buffer, buf.storage.buffer, (this.gradScale ?? unitGradScale(p.device)).storage.buffer],
       workgroups: grid(p.size),
       label: 'sgd',
     });
