@@ -114,6 +114,27 @@ describe('crossEntropy', () => {
     }
     expectClose(g, want, 1e-8, 1e-4, 'dlogits 32k');
   });
+  it('more rows than one grid dimension holds (70k rows: 2-d workgroup grid)', async () => {
+    const [N, V] = [70_000, 3];
+    const r = rng(14);
+    const data = Float32Array.from(randomData(N * V, r, -2, 2));
+    const targets = randomTargets(N, V, 14, 7);
+    const x = W.tensor(data, [N, V]);
+    x.requiresGrad = true;
+    const loss = W.crossEntropy(x, W.tensor(targets, [N], 'i32'));
+    const { ND } = await import('../reference/nd.ts');
+    expect(await loss.item()).toBeCloseTo(refCE(ND.from(data, [N, V]), targets).data[0], 4);
+    W.backward(loss);
+    const g = await x.grad!.toArray();
+    // The last row (beyond the first 65535 workgroups) has softmax − onehot over the count.
+    const count = targets.filter((t) => t !== -100).length;
+    const last = N - 1;
+    const row = Array.from(data.slice(last * V, last * V + V));
+    const m = Math.max(...row);
+    const s = row.reduce((a, v) => a + Math.exp(v - m), 0);
+    const want = row.map((v, j) => (targets[last] === -100 ? 0 : (Math.exp(v - m) / s - (j === targets[last] ? 1 : 0)) / count));
+    expectClose(g.slice(last * V), want, 1e-9, 1e-4, 'last row grad');
+  });
 });
 
 describe('crossEntropy errors', () => {

@@ -87,6 +87,27 @@ describe('layerNorm', () => {
   });
 });
 
+describe('many rows', () => {
+  it('more rows than one grid dimension holds (70k rows): forward and dweight', async () => {
+    const [N, D] = [70_000, 3];
+    const r = rng(15);
+    const data = Float32Array.from(randomData(N * D, r));
+    const x = W.tensor(data, [N, D]);
+    const w = W.tensor([0.5, 1, 2], [D]);
+    w.requiresGrad = true;
+    const y = W.rmsNorm(x, w, 1e-5);
+    const got = await y.toArray();
+    const { ND } = await import('../reference/nd.ts');
+    const ref = refRmsNorm(ND.from(data, [N, D]), ND.from([0.5, 1, 2], [D]), 1e-5);
+    expectClose(got.slice(-3 * D), ref.data.slice(-3 * D), 1e-5, 1e-4, 'last rows');
+    W.backward(W.sum(y));
+    // d/dw Σ y = Σ_rows x̂
+    const dw = [0, 0, 0];
+    for (let i = 0; i < N; i++) for (let j = 0; j < D; j++) dw[j] += ref.data[i * D + j] / [0.5, 1, 2][j];
+    expectClose(await w.grad!.toArray(), dw, 1e-3, 1e-4, 'dweight over 70k rows');
+  });
+});
+
 describe('norm errors', () => {
   it('name the op, the shapes and the problem', () => {
     const x = W.zeros([4, 8]);
