@@ -13,6 +13,8 @@
 //           the divisor is 0: an all-ignored batch has loss 0, not NaN).
 // backward: dlogits = g·scale·(softmax·(1 + 2z·lse) − onehot(target)), 0 for ignored rows;
 //           g = gy[0] (reduced) or gy[row] (PER_ROW, reduction 'none').
+// backward_inplace: the same, written over the logits themselves (opt-in: saves the
+//           vocab-sized gradient buffer when nothing else reads the logits afterwards).
 alias T = f32;
 
 override WG: u32 = 256u;
@@ -47,6 +49,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> gy: array<f32>;
 @group(0) @binding(5) var<storage, read> scale_in: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dl: array<T>;
+// backward_inplace: the gradient overwrites the logits (same row layout)
+@group(0) @binding(1) var<storage, read_write> lg_rw: array<T>;
 
 var<workgroup> red_m: array<f32, WG>;
 var<workgroup> red_s: array<f32, WG>;
@@ -170,5 +174,31 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     let pr = exp(f32(logits[base + i]) - lse);
     let d = pr * zf - select(0.0, 1.0, i32(i) == t);
     dl[ob + i] = T(coef * d);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.rows) { return; }
+  let lid = lid3.x;
+  let base = p.off + row * p.stride;
+  let t = tgt[p.t_off + row];
+  if (t == p.ignore) {
+    for (var i = lid; i < p.v; i += WG) { lg_rw[base + i] = T(0.0); }
+    return;
+  }
+  let lse = lse_in[row];
+  var coef: f32;
+  if (PER_ROW) {
+    coef = gy[row];
+  } else {
+    coef = gy[0] * scale_in[0];
+  }
+  let zf = 1.0 + 2.0 * p.z * lse;
+  for (var i = lid; i < p.v; i += WG) {
+    let pr = exp(f32(lg_rw[base + i]) - lse);
+    let d = pr * zf - select(0.0, 1.0, i32(i) == t);
+    lg_rw[base + i] = T(coef * d);
   }
 }

@@ -15,7 +15,7 @@
 //    per device (older ones are dropped);
 //  * `validateTargets(hostArray, vocab)` checks host data before upload, synchronously.
 
-import { Tensor, contiguousStrides, fmtShape } from '../tensor/tensor.ts';
+import { Tensor, fmtShape } from '../tensor/tensor.ts';
 import { keep } from '../tensor/scope.ts';
 import { getDevice, type Device } from '../device/index.ts';
 import { defineOp, opError, OpError } from './registry.ts';
@@ -35,6 +35,15 @@ export interface CrossEntropyOptions {
    * number of real tokens across all micro-batches of a step).
    */
   normalizer?: number;
+  /**
+   * Write dlogits over the logits' own storage in the backward instead of a new buffer
+   * (saves one logits-sized allocation, the largest of an LM step). Only when nothing
+   * reads the logits after the loss's backward — neither the caller nor another op's
+   * backward (e.g. logits that are directly the output of tanh/exp/softmax, which save
+   * their output). Applies to computed logits with a row layout: leaf tensors (user data,
+   * parameters) and views that need a copy anyway get a separate gradient buffer.
+   */
+  inplaceBackward?: boolean;
 }
 
 const REDUCTIONS = ['mean', 'sum', 'none'] as const;
@@ -114,6 +123,7 @@ interface Saved {
   z: number;
   perRow: boolean;
   tOff: number;
+  inplace: boolean;
 }
 
 function uniforms(l: RowLayout, tOff: number, ignore: number, z: number, norm: number): Uint8Array {
@@ -212,7 +222,7 @@ export const crossEntropy: (logits: Tensor, targets: Tensor, opts?: CrossEntropy
       rowLoss.release();
     }
     ctx.save(lg, tg, lse, scale);
-    const saved: Saved = { layout, ignore, z, perRow, tOff: tg.offset };
+    const saved: Saved = { layout, ignore, z, perRow, tOff: tg.offset, inplace: (opts.inplaceBackward ?? false) && tmp === null && logits.node !== null };
     ctx.attrs.ce = saved;
     tmp?.release();
     if (tg !== targets) tg.release();
@@ -223,25 +233,39 @@ export const crossEntropy: (logits: Tensor, targets: Tensor, opts?: CrossEntropy
     const [lg, tg, lse, scale] = ctx.saved;
     const s = ctx.attrs.ce as Saved;
     const { rows, d } = s.layout;
-    const dl = Tensor.empty(rows === 0 ? [0, d] : [rows, d], lg.dtype, lg.device);
+    const lead = [...tg.shape];
     const g = gy.isContiguous && gy.offset === 0 ? gy : contiguousK(gy);
-    if (rows > 0) {
-      lg.device.dispatch({
-        kernel: 'cross_entropy',
-        entry: 'backward',
-        constants: { WG: wgFor(d), PER_ROW: s.perRow ? 1 : 0 },
-        dtype: floatKernelType('cross_entropy.backward', lg),
-        uniforms: uniforms(s.layout, s.tOff, s.ignore, s.z, 0),
-        buffers: [lg.storage.buffer, tg.storage.buffer, lse.storage.buffer, g.storage.buffer, scale.storage.buffer, dl.storage.buffer],
-        workgroups: grid1d(rows, 1),
-        label: 'cross_entropy.backward',
-      });
+    const common = {
+      kernel: 'cross_entropy',
+      constants: { WG: wgFor(d), PER_ROW: s.perRow ? 1 : 0 },
+      dtype: floatKernelType('cross_entropy.backward', lg),
+      uniforms: uniforms(s.layout, s.tOff, s.ignore, s.z, 0),
+      workgroups: grid1d(rows, 1),
+      label: 'cross_entropy.backward',
+    };
+    let out: Tensor;
+    if (s.inplace) {
+      // The gradient is a view of the logits' storage with the logits' own layout.
+      if (rows > 0) {
+        lg.device.dispatch({
+          ...common,
+          entry: 'backward_inplace',
+          buffers: [lg.storage.buffer, tg.storage.buffer, lse.storage.buffer, g.storage.buffer, scale.storage.buffer],
+        });
+      }
+      out = lg.view(lg.shape, lg.strides, lg.offset);
+    } else {
+      const dl = Tensor.empty([...lead, d], lg.dtype, lg.device);
+      if (rows > 0) {
+        lg.device.dispatch({
+          ...common,
+          entry: 'backward',
+          buffers: [lg.storage.buffer, tg.storage.buffer, lse.storage.buffer, g.storage.buffer, scale.storage.buffer, dl.storage.buffer],
+        });
+      }
+      out = dl;
     }
     if (g !== gy) g.release();
-    // Back to the logits' shape (rows × V contiguous).
-    const lead = [...tg.shape];
-    const out = dl.view([...lead, d], contiguousStrides([...lead, d]), 0);
-    dl.release();
     return [out, null];
   },
 });

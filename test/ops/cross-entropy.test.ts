@@ -114,6 +114,38 @@ describe('crossEntropy', () => {
     }
     expectClose(g, want, 1e-8, 1e-4, 'dlogits 32k');
   });
+  it('inplaceBackward writes dlogits over the logits storage (no extra buffer), same values', async () => {
+    const [N, V] = [6, 300];
+    const r = rng(16);
+    const data = randomData(N * V, r, -3, 3);
+    const targets = randomTargets(N, V, 16, 4);
+    const grads: Float32Array[] = [];
+    const peaks: number[] = [];
+    const pool = W.getDevice().pool;
+    for (const inplace of [false, true]) {
+      const h = W.tensor(data, [N, V]);
+      h.requiresGrad = true;
+      const logits = W.mulScalar(h, 1); // a non-leaf: its gradient flows on to h
+      const loss = W.crossEntropy(logits, W.tensor(targets, [N], 'i32'), { zLoss: 1e-2, inplaceBackward: inplace });
+      pool.resetPeak();
+      const live = pool.snapshot.liveBytes;
+      W.backward(loss);
+      peaks.push(pool.snapshot.peakLiveBytes - live);
+      grads.push((await h.grad!.toArray()) as Float32Array);
+      if (inplace) {
+        // The logits now hold their gradient.
+        expectClose(await logits.toArray(), grads[1], 0, 0, 'logits storage holds dlogits');
+      }
+    }
+    expectClose(grads[1], grads[0], 1e-7, 1e-6, 'in-place vs out-of-place');
+    // One logits-sized buffer fewer at the backward's peak.
+    expect(peaks[0] - peaks[1]).toBeGreaterThanOrEqual(N * V * 4);
+    // A leaf's values are never overwritten.
+    const leaf = W.tensor(data, [N, V]);
+    leaf.requiresGrad = true;
+    W.backward(W.crossEntropy(leaf, W.tensor(targets, [N], 'i32'), { inplaceBackward: true }));
+    expectClose(await leaf.toArray(), Float32Array.from(data), 0, 0, 'leaf logits untouched');
+  });
   it('more rows than one grid dimension holds (70k rows: 2-d workgroup grid)', async () => {
     const [N, V] = [70_000, 3];
     const r = rng(14);
