@@ -200,6 +200,36 @@ describe('embedding backward: deterministic scatter-add', () => {
   });
 });
 
+describe('memory', () => {
+  it('lookup + backward, gather and scatterAdd leave no live buffers behind', async () => {
+    const dev = W.getDevice();
+    const w = W.Tensor.fromArray(randomData(64 * 8, rng(5)), [64, 8]);
+    w.requiresGrad = true;
+    const ids = W.Tensor.fromArray(ints(40, 8, rng(6)), [5, 8], 'i32');
+    // No scope: every internal temporary the ops forget to release would stay live.
+    const step = () => {
+      const gi = ids.view([5, 8, 1], [8, 1, 1], 0);
+      const si = W.Tensor.fromArray([0, 4, 4, 1, 0, 2, 3, 3], [1, 8, 1], 'i32');
+      const y = W.embedding(w, ids);
+      const g = W.gather(y, 2, gi);
+      const z = W.scatterAdd(g, 0, si, g);
+      const loss = W.sum(z);
+      W.backward(loss);
+      [gi, si, y, g, z, loss, w.grad!].forEach((t) => t.release());
+      w.grad = null;
+    };
+    step();
+    await dev.sync();
+    const base = dev.pool.snapshot.liveBytes;
+    for (let i = 0; i < 3; i++) step();
+    await dev.sync();
+    expect(dev.pool.snapshot.liveBytes).toBe(base);
+    await W.checkIndexErrors(); // every index was in range
+    w.release();
+    ids.release();
+  });
+});
+
 describe('index errors', () => {
   it('host ids out of range throw at once, naming the op, the index value and the axis size', () => {
     const x = W.Tensor.fromArray(randomData(10, rng(1)), [5, 2]);
