@@ -54,6 +54,8 @@ export interface PackedBatch {
   maxSeqlen: number;
   /** Source document (corpus index) of each sequence [cuSeqlens.length - 1]. */
   docs: Int32Array;
+  /** Position of each sequence's first token in its document's [BOS?] tokens EOS sequence. */
+  docOffsets: Float64Array;
   /** Number of targets that are not -100. */
   numTargets: number;
   /** Epoch in which the batch starts. */
@@ -218,6 +220,7 @@ export class PackedLoader {
       const positions = new Int32Array(T);
       const cu = [0];
       const docs: number[] = [];
+      const docOffsets: number[] = [];
       const epoch = this.epoch;
       let filled = 0;
       let maxSeqlen = 0;
@@ -248,6 +251,7 @@ export class PackedLoader {
         filled += take;
         cu.push(filled);
         docs.push(d);
+        docOffsets.push(start + this.offset);
         if (take > maxSeqlen) maxSeqlen = take;
         this.offset += take;
         if (this.offset === len) {
@@ -269,6 +273,7 @@ export class PackedLoader {
         cuSeqlens: cu,
         maxSeqlen,
         docs: Int32Array.from(docs),
+        docOffsets: Float64Array.from(docOffsets),
         numTargets,
         epoch,
         index: this.batches++,

@@ -18,7 +18,7 @@ try {
   const t1 = performance.now();
   const p2 = prepareBrown({ cacheDir: dir, vocabSize });
   const warm = (performance.now() - t1) / 1000;
-  const { train, val } = splitDocuments(loadBrownDocuments());
+  const { train } = splitDocuments(loadBrownDocuments());
   const trainText = train.map((d) => d.text);
   const bytes = trainText.reduce((a, t) => a + Buffer.byteLength(t), 0);
   // Encode throughput: fresh tokenizer copy (cold cache) and a second pass (warm cache).
