@@ -64,16 +64,20 @@ export class TcpLink extends LinkBase {
   protected congested(): boolean {
     return this.socket.writableLength > HIGH_WATER;
   }
+  private drainWait: Promise<void> | null = null;
   protected drained(): Promise<void> {
-    return new Promise((resolve) => {
+    // One shared waiter however many senders are blocked on this link.
+    this.drainWait ??= new Promise<void>((resolve) => {
       const done = () => {
         this.socket.off('drain', done);
         this.socket.off('close', done);
+        this.drainWait = null;
         resolve();
       };
       this.socket.on('drain', done);
       this.socket.on('close', done);
     });
+    return this.drainWait;
   }
   protected pauseInput(): void {
     this.socket.pause();

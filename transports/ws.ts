@@ -81,18 +81,21 @@ export class WsLink extends LinkBase {
   protected congested(): boolean {
     return this.ws.bufferedAmount > HIGH_WATER;
   }
+  private drainWait: Promise<void> | null = null;
   protected drained(): Promise<void> {
     const raw = this.raw;
     if (!raw) return new Promise((r) => setImmediate(r));
-    return new Promise((resolve) => {
+    this.drainWait ??= new Promise<void>((resolve) => {
       const done = () => {
         raw.off('drain', done);
         raw.off('close', done);
+        this.drainWait = null;
         resolve();
       };
       raw.on('drain', done);
       raw.on('close', done);
     });
+    return this.drainWait;
   }
   protected pauseInput(): void {
     this.ws.pause();
@@ -195,13 +198,21 @@ export class WsTransport extends EventEmitter implements Transport {
       maxPayload: this.maxPayload,
       ...(trusted ? { generateMask: zeroMask } : {}),
     });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
+    // Listen for the challenge before 'open': it can arrive in the same packet
+    // as the HTTP upgrade response and be emitted before an awaited 'open' resumes us.
+    const auth = authenticateWs(ws, 'connect', { ...this.opts, replay: this.replay, expectPeerRank: peerRank < 0 ? undefined : peerRank });
+    auth.catch(() => {});
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+    } catch (e) {
+      throw new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`);
+    }
     ws.on('error', () => {});
     try {
-      const { framer, peerRank: got } = await authenticateWs(ws, 'connect', { ...this.opts, replay: this.replay, expectPeerRank: peerRank < 0 ? undefined : peerRank });
+      const { framer, peerRank: got } = await auth;
       return this.track(new WsLink(ws, framer, this.opts.rank, got, this.opts));
     } catch (e) {
       ws.terminate();

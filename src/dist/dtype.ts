@@ -55,18 +55,36 @@ export function checkReduce(d: DType, op: ReduceOp): void {
   if (op === 'avg' && !isFloat(d)) throw new Error(`reduce op "avg" needs a float buffer, got ${dtypeName(d)}`);
 }
 
+// One monomorphic loop per (type, op): V8 only emits tight vector-friendly
+// code when a loop sees a single typed-array kind.
+type Arr = Float32Array | Float64Array | Int32Array | Uint8Array;
+function mkSum<A extends Arr>() {
+  return (a: A, b: A) => {
+    for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
+  };
+}
+function mkMax<A extends Arr>() {
+  return (a: A, b: A) => {
+    for (let i = 0; i < a.length; i++) if (b[i]! > a[i]! || b[i] !== b[i]) a[i] = b[i]!; // NaN propagates
+  };
+}
+function mkMin<A extends Arr>() {
+  return (a: A, b: A) => {
+    for (let i = 0; i < a.length; i++) if (b[i]! < a[i]! || b[i] !== b[i]) a[i] = b[i]!;
+  };
+}
+const KERNELS: Record<DType, Record<'sum' | 'max' | 'min', (a: Arr, b: Arr) => void>> = {
+  [DType.float32]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
+  [DType.float64]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
+  [DType.int32]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
+  [DType.uint8]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
+};
+
 /** dst ← dst ⊕ src, elementwise, over byte views of equal length. */
 export function reduceInto(d: DType, op: ReduceOp, dst: Uint8Array, src: Uint8Array): void {
   const a = view(d, dst);
   const b = view(d, src);
-  const n = a.length;
-  if (op === 'sum' || op === 'avg') {
-    for (let i = 0; i < n; i++) a[i]! += b[i]!;
-  } else if (op === 'max') {
-    for (let i = 0; i < n; i++) if (b[i]! > a[i]! || b[i] !== b[i]) a[i] = b[i]!; // NaN propagates
-  } else {
-    for (let i = 0; i < n; i++) if (b[i]! < a[i]! || b[i] !== b[i]) a[i] = b[i]!;
-  }
+  KERNELS[d][op === 'avg' ? 'sum' : op](a, b);
   if (a.buffer !== dst.buffer) dst.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 }
 

@@ -97,7 +97,7 @@ export class Router implements FrameSink {
       e = { src, total: h.total, received: 0, frags: [] };
       this.early.set(k, e);
     }
-    const data = new Uint8Array(h.length);
+    const data = Buffer.allocUnsafeSlow(h.length);
     e.frags.push({ offset: h.offset, data });
     const held = (this.earlyBytes.get(src) ?? 0) + h.length;
     this.earlyBytes.set(src, held);

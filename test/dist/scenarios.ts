@@ -1,0 +1,214 @@
+// Scenarios run by every rank of a multi-rank test (as processes or threads).
+// Inputs come from a seeded generator, so each rank can rebuild every other
+// rank's input and compute the reference result in float64 on its own.
+import { DeviceMesh } from '../../src/dist/mesh.ts';
+import type { World } from '../../src/dist/init.ts';
+import type { HostBuffer, ReduceOp } from '../../src/dist/dtype.ts';
+
+export interface Report {
+  rank: number;
+  checks: number;
+  failures: string[];
+  hashes: Record<string, string>;
+  info: Record<string, unknown>;
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Kind = 'f32' | 'u8';
+function gen(kind: Kind, n: number, seed: number): HostBuffer {
+  const r = rng(seed);
+  if (kind === 'u8') return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() * 2 - 1;
+  return a;
+}
+
+function hash(b: HostBuffer): string {
+  const u = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < u.length; i++) h = Math.imul(h ^ u[i]!, 0x01000193);
+  return (h >>> 0).toString(16) + ':' + u.length;
+}
+
+/** Elementwise reduction over every rank's input, in float64. */
+function reference(op: ReduceOp, kind: Kind, inputs: HostBuffer[], len: number): Float64Array {
+  const want = Float64Array.from(inputs[0]!.subarray(0, len));
+  for (let r = 1; r < inputs.length; r++) {
+    const x = inputs[r]!;
+    for (let i = 0; i < len; i++) {
+      const v = x[i]!;
+      if (op === 'max') want[i] = Math.max(want[i]!, v);
+      else if (op === 'min') want[i] = Math.min(want[i]!, v);
+      else want[i]! += v;
+    }
+  }
+  for (let i = 0; i < len; i++) {
+    if (kind === 'u8' && op === 'sum') want[i] = want[i]! % 256;
+    else if (op === 'avg') want[i] = want[i]! / inputs.length;
+  }
+  return want;
+}
+
+class Checker {
+  checks = 0;
+  failures: string[] = [];
+  close(what: string, got: HostBuffer, want: ArrayLike<number>, tol: number): void {
+    this.checks++;
+    if (got.length !== want.length) {
+      this.failures.push(`${what}: length ${got.length} != ${want.length}`);
+      return;
+    }
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.abs(got[i]! - want[i]!);
+      if (!(d <= tol * (1 + Math.abs(want[i]!)))) {
+        this.failures.push(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+        return;
+      }
+    }
+  }
+}
+
+export const SIZES = [0, 1, 7, 1001, 65537, 1_500_003];
+
+export async function collectives(world: World, sizes = SIZES): Promise<Report> {
+  const n = world.size;
+  const me = world.rank;
+  const c = new Checker();
+  const hashes: Record<string, string> = {};
+  let k = 0;
+  const seedOf = (kcase: number, r: number) => kcase * 7919 + r * 104729 + 17;
+  for (const len of sizes) {
+    // all-reduce, every op, float32; uint8 sum/max on the small sizes
+    const ops: [Kind, ReduceOp][] = [['f32', 'sum'], ['f32', 'avg'], ['f32', 'max'], ['f32', 'min']];
+    if (len <= 65537) ops.push(['u8', 'sum'], ['u8', 'max']);
+    for (const [kind, op] of ops) {
+      const kc = k++;
+      const inputs = Array.from({ length: n }, (_, r) => gen(kind, len, seedOf(kc, r)));
+      const buf = inputs[me]!.slice();
+      await world.allReduce(buf, { op });
+      const want = reference(op, kind, inputs, len);
+      c.close(`allReduce ${kind} ${op} len=${len}`, buf, want, kind === 'u8' || op === 'max' || op === 'min' ? 0 : 1e-5);
+      hashes[`allReduce ${kind} ${op} ${len}`] = hash(buf);
+    }
+    // reduce-scatter: output of `len` elements per rank
+    {
+      const kc = k++;
+      const inputs = Array.from({ length: n }, (_, r) => gen('f32', len * n, seedOf(kc, r)));
+      const out = new Float32Array(len);
+      await world.reduceScatter(out, inputs[me]! as Float32Array, { op: 'sum' });
+      const want = reference('sum', 'f32', inputs.map((x) => x.subarray(me * len, (me + 1) * len)), len);
+      c.close(`reduceScatter len=${len}`, out, want, 1e-5);
+    }
+    // all-gather: `len` elements per rank
+    {
+      const kc = k++;
+      const inputs = Array.from({ length: n }, (_, r) => gen('f32', len, seedOf(kc, r)));
+      const out = new Float32Array(len * n);
+      await world.allGather(out, inputs[me]! as Float32Array);
+      const want = new Float32Array(len * n);
+      inputs.forEach((x, r) => want.set(x as Float32Array, r * len));
+      c.close(`allGather len=${len}`, out, want, 0);
+    }
+    // all-to-all: blocks of `len` elements
+    {
+      const kc = k++;
+      const inputs = Array.from({ length: n }, (_, r) => gen('f32', len * n, seedOf(kc, r)));
+      const out = new Float32Array(len * n);
+      await world.allToAll(out, inputs[me]! as Float32Array);
+      const want = new Float32Array(len * n);
+      for (let i = 0; i < n; i++) want.set(inputs[i]!.subarray(me * len, (me + 1) * len) as Float32Array, i * len);
+      c.close(`allToAll len=${len}`, out, want, 0);
+    }
+    // broadcast from a rotating root
+    {
+      const kc = k++;
+      const root = kc % n;
+      const src = gen('f32', len, seedOf(kc, root));
+      const buf = me === root ? src.slice() : new Float32Array(len);
+      await world.broadcast(buf, root);
+      c.close(`broadcast root=${root} len=${len}`, buf, src, 0);
+    }
+  }
+  // all-to-all-v with uneven and zero-length splits
+  for (const scale of [0, 1, 3, 40_000]) {
+    const kc = k++;
+    const count = (from: number, to: number) => ((from * 3 + to * 5 + kc) % 4 === 0 ? 0 : ((from + 2 * to + kc) % 5) * scale + (scale ? from : 0));
+    const sendCounts = Array.from({ length: n }, (_, j) => count(me, j));
+    const recvCounts = Array.from({ length: n }, (_, i) => count(i, me));
+    const inputs = Array.from({ length: n }, (_, r) => gen('f32', Array.from({ length: n }, (_, j) => count(r, j)).reduce((a, b) => a + b, 0), seedOf(kc, r)));
+    const out = new Float32Array(recvCounts.reduce((a, b) => a + b, 0));
+    await world.allToAllV(out, inputs[me]! as Float32Array, { sendCounts, recvCounts });
+    const want: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let off = 0;
+      for (let j = 0; j < me; j++) off += count(i, j);
+      for (let e = 0; e < count(i, me); e++) want.push(inputs[i]![off + e]!);
+    }
+    c.close(`allToAllV scale=${scale} counts=${JSON.stringify(sendCounts)}`, out, want, 0);
+  }
+  // send/recv around the ring, twice with two tags
+  for (const len of [0, 5, 300_001]) {
+    const kc = k++;
+    const next = (me + 1) % n;
+    const prev = (me - 1 + n) % n;
+    const mine = gen('f32', len, seedOf(kc, me));
+    const got = new Float32Array(len);
+    const a = world.send(mine, next, 7);
+    const b = world.recv(got, prev, 7);
+    await Promise.all([a, b]);
+    c.close(`send/recv len=${len}`, got, gen('f32', len, seedOf(kc, prev)), 0);
+  }
+  await world.barrier();
+  c.checks++;
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: {} };
+}
+
+/** Several operations in flight at once, awaited together. */
+export async function asyncInFlight(world: World): Promise<Report> {
+  const n = world.size;
+  const me = world.rank;
+  const c = new Checker();
+  const lens = [3, 100_000, 17, 1_000_000, 0, 2_049];
+  const bufs = lens.map((len, i) => Float32Array.from({ length: len }, (_, j) => (me + 1) * (i + 1) + j * 1e-3));
+  const gIn = Float32Array.from({ length: 50_000 }, (_, j) => me * 1e6 + j);
+  const gOut = new Float32Array(50_000 * n);
+  const handles = [...bufs.map((b) => world.allReduce(b)), world.allGather(gOut, gIn), world.barrier()];
+  const pending = handles.filter((h) => !h.completed).length;
+  await Promise.all(handles.map((h) => h.wait()));
+  const sumR = (n * (n + 1)) / 2;
+  bufs.forEach((b, i) => c.close(`async allReduce #${i}`, b, Array.from({ length: lens[i]! }, (_, j) => sumR * (i + 1) + n * j * 1e-3), 1e-5));
+  const want = new Float32Array(50_000 * n);
+  for (let r = 0; r < n; r++) for (let j = 0; j < 50_000; j++) want[r * 50_000 + j] = r * 1e6 + j;
+  c.close('async allGather', gOut, want, 0);
+  return { rank: me, checks: c.checks, failures: c.failures, hashes: {}, info: { pendingAtIssue: pending, handles: handles.length } };
+}
+
+/** A 2×2 mesh: dp and sp groups run all-reduces concurrently, plus a flattened group. */
+export async function mesh(world: World): Promise<Report> {
+  const m = await DeviceMesh.create(world, { dp: 2, sp: 2 }, [['dp', 'sp']]);
+  const c = new Checker();
+  const me = world.rank;
+  const dp = m.group('dp');
+  const sp = m.group('sp');
+  const flat = m.group('dp,sp');
+  const len = 200_001;
+  const a = Float32Array.from({ length: len }, (_, i) => me + i * 1e-4);
+  const b = Float32Array.from({ length: len }, (_, i) => 10 * me - i * 1e-4);
+  const f = new Float32Array([me]);
+  const [ra, rb] = await Promise.all([dp.allReduce(a), sp.allReduce(b), flat.allReduce(f)]);
+  const sum = (ranks: readonly number[], fn: (r: number) => number) => ranks.reduce((s, r) => s + fn(r), 0);
+  c.close('mesh dp allReduce', ra, Array.from({ length: len }, (_, i) => sum(dp.ranks, (r) => r + i * 1e-4)), 1e-5);
+  c.close('mesh sp allReduce', rb, Array.from({ length: len }, (_, i) => sum(sp.ranks, (r) => 10 * r - i * 1e-4)), 1e-5);
+  c.close('mesh flat allReduce', f, [6], 0);
+  return { rank: me, checks: c.checks, failures: c.failures, hashes: {}, info: { coord: m.coord, dp: dp.ranks, sp: sp.ranks } };
+}
