@@ -6,7 +6,7 @@
 // backward: one workgroup per chunk of consecutive rows. For each row: dx from the saved
 //           statistics (two row sums reduced in workgroup memory), and the chunk's partial
 //           sums of dy·x̂ (dweight) and dy (dbias) accumulated per column — each column owned
-//           by one thread, so no atomics and a fixed summation order.
+//           by one thread (in registers when REG), so no atomics and a fixed summation order.
 // colsum:   dweight/dbias = the sum of the chunks' partials, column by column, in chunk
 //           order: deterministic.
 // Rows are `stride` elements apart from element `x_off` (views without copies).
@@ -15,6 +15,10 @@ alias T = f32;
 override WG: u32 = 128u;
 override MODE: u32 = 0u;
 override HAS_BIAS: bool = false;
+// backward: keep each thread's column partials in registers (d ≤ REG_COLS·WG) rather
+// than accumulating them in the partials buffer row by row.
+override REG: bool = false;
+const REG_COLS: u32 = 16u;
 
 struct Params {
   rows: u32,
@@ -104,9 +108,13 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let r1 = min(r0 + p.rows_per_chunk, p.rows);
   let pw = chunk * d;
   let pb = (p.chunks + chunk) * d;
-  for (var i = lid; i < d; i += WG) {
-    part[pw + i] = 0.0;
-    if (HAS_BIAS) { part[pb + i] = 0.0; }
+  var acc_w: array<f32, REG_COLS>;
+  var acc_b: array<f32, REG_COLS>;
+  if (!REG) {
+    for (var i = lid; i < d; i += WG) {
+      part[pw + i] = 0.0;
+      if (HAS_BIAS) { part[pb + i] = 0.0; }
+    }
   }
   for (var row = r0; row < r1; row++) {
     let xb = p.x_off + row * p.x_stride;
@@ -122,14 +130,39 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     }
     s = wg_sum2(s, lid) * inv_d;
     let ob = row * d;
-    for (var i = lid; i < d; i += WG) {
-      let xh = (f32(x[xb + i]) - mean) * rstd;
-      let dy = f32(gy[gb + i]);
-      var t = dy * f32(w[p.w_off + i]) - xh * s.y;
-      if (MODE == 1u) { t -= s.x; }
-      dx[ob + i] = T(rstd * t);
-      part[pw + i] += dy * xh;
-      if (HAS_BIAS) { part[pb + i] += dy; }
+    if (REG) {
+      // Constant trip count: unrollable, so acc_w/acc_b stay in registers.
+      for (var k = 0u; k < REG_COLS; k++) {
+        let i = lid + k * WG;
+        if (i < d) {
+          let xh = (f32(x[xb + i]) - mean) * rstd;
+          let dy = f32(gy[gb + i]);
+          var t = dy * f32(w[p.w_off + i]) - xh * s.y;
+          if (MODE == 1u) { t -= s.x; }
+          dx[ob + i] = T(rstd * t);
+          acc_w[k] += dy * xh;
+          if (HAS_BIAS) { acc_b[k] += dy; }
+        }
+      }
+    } else {
+      for (var i = lid; i < d; i += WG) {
+        let xh = (f32(x[xb + i]) - mean) * rstd;
+        let dy = f32(gy[gb + i]);
+        var t = dy * f32(w[p.w_off + i]) - xh * s.y;
+        if (MODE == 1u) { t -= s.x; }
+        dx[ob + i] = T(rstd * t);
+        part[pw + i] += dy * xh;
+        if (HAS_BIAS) { part[pb + i] += dy; }
+      }
+    }
+  }
+  if (REG) {
+    for (var k = 0u; k < REG_COLS; k++) {
+      let i = lid + k * WG;
+      if (i < d) {
+        part[pw + i] = acc_w[k];
+        if (HAS_BIAS) { part[pb + i] = acc_b[k]; }
+      }
     }
   }
 }

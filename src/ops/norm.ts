@@ -16,6 +16,8 @@ const LAYER = 1;
 
 /** Row chunks of the backward's dweight/dbias reduction: enough workgroups to fill a GPU. */
 const MAX_CHUNKS = 256;
+/** Columns per thread the backward keeps in registers (REG_COLS in norm.wgsl). */
+const REG_COLS = 16;
 
 function checkArgs(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): void {
   const ts = bias ? [x, weight, bias] : [x, weight];
@@ -96,7 +98,7 @@ function normBackward(op: string, mode: number, saved: readonly Tensor[], attrs:
   xs.device.dispatch({
     kernel: 'norm',
     entry: 'backward',
-    constants: { WG: wg, MODE: mode, HAS_BIAS: hasBias ? 1 : 0 },
+    constants: { WG: wg, MODE: mode, HAS_BIAS: hasBias ? 1 : 0, REG: d <= REG_COLS * wg ? 1 : 0 },
     dtype,
     uniforms: params(layout, w.offset, 0, gl, 0, chunks, perChunk),
     buffers: [xs.storage.buffer, w.storage.buffer, g.storage.buffer, stats.storage.buffer, dx.storage.buffer, part.storage.buffer],

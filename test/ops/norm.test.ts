@@ -87,6 +87,46 @@ describe('layerNorm', () => {
   });
 });
 
+describe('wide rows', () => {
+  it('D = 4500 (wider than the register-held columns of the backward) vs closed-form float64 gradients', async () => {
+    const [R, D] = [3, 4500];
+    const r = rng(17);
+    const xd = randomData(R * D, r, -1, 2);
+    const wd = randomData(D, r, 0.5, 1.5);
+    const bd = randomData(D, r);
+    const gd = randomData(R * D, r);
+    for (const layer of [false, true]) {
+      const x = W.tensor(xd, [R, D]);
+      const w = W.tensor(wd, [D]);
+      const b = W.tensor(bd, [D]);
+      x.requiresGrad = w.requiresGrad = b.requiresGrad = true;
+      const y = layer ? W.layerNorm(x, w, b, 1e-5) : W.rmsNorm(x, w, 1e-5);
+      W.backward(y, W.tensor(gd, [R, D]));
+      const dx = new Float64Array(R * D);
+      const dw = new Float64Array(D);
+      const db = new Float64Array(D);
+      for (let i = 0; i < R; i++) {
+        const row = xd.slice(i * D, (i + 1) * D);
+        const mean = layer ? row.reduce((a, v) => a + v, 0) / D : 0;
+        const rstd = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mean) ** 2, 0) / D + 1e-5);
+        const xh = row.map((v) => (v - mean) * rstd);
+        const g = xh.map((_, j) => gd[i * D + j] * wd[j]);
+        const mg = g.reduce((a, v) => a + v, 0) / D;
+        const mgx = g.reduce((a, v, j) => a + v * xh[j], 0) / D;
+        for (let j = 0; j < D; j++) {
+          dx[i * D + j] = rstd * (g[j] - xh[j] * mgx - (layer ? mg : 0));
+          dw[j] += gd[i * D + j] * xh[j];
+          db[j] += gd[i * D + j];
+        }
+      }
+      const what = layer ? 'layer_norm' : 'rms_norm';
+      expectClose(await x.grad!.toArray(), dx, 1e-4, 1e-3, `${what} wide dx`);
+      expectClose(await w.grad!.toArray(), dw, 1e-4, 1e-3, `${what} wide dweight`);
+      if (layer) expectClose(await b.grad!.toArray(), db, 1e-4, 1e-3, `${what} wide dbias`);
+    }
+  });
+});
+
 describe('many rows', () => {
   it('more rows than one grid dimension holds (70k rows): forward and dweight', async () => {
     const [N, D] = [70_000, 3];
