@@ -86,6 +86,17 @@ describe('indexSelect', () => {
     expect(Array.from(await y4.toArray())).toEqual([5, 6, 7, 8, 5, 6, 7, 8]);
     W.backward(y4, W.Tensor.fromArray([1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5], [2, 4], 'f16'));
     expect(Array.from(await x4.grad!.toArray())).toEqual([0, 0, 0, 0, 1.5, 1.5, 1.5, 1.5]);
+    // gather / scatterAdd in f16 (scatter_keys and segment_sum with T = f16)
+    const xg = W.Tensor.fromArray([1, 2, 3, 4], [2, 2], 'f16');
+    xg.requiresGrad = true;
+    const gi = W.Tensor.fromArray([1, 1, 0, 1], [2, 2], 'i32');
+    const yg = W.gather(xg, 1, gi);
+    expect(Array.from(await yg.toArray())).toEqual([2, 2, 3, 4]);
+    W.backward(yg, W.Tensor.fromArray([0.5, 0.25, 1, 2], [2, 2], 'f16'));
+    expect(Array.from(await xg.grad!.toArray())).toEqual([0, 0.75, 1, 2]);
+    const sa = W.scatterAdd(xg, 1, gi, W.Tensor.fromArray([10, 20, 30, 40], [2, 2], 'f16'));
+    expect(sa.dtype).toBe('f16');
+    expect(Array.from(await sa.toArray())).toEqual([1, 32, 33, 44]);
   });
 });
 
