@@ -156,7 +156,9 @@ export class ProcessGroup {
     const fail = (err: Error, tellPeers: boolean) => {
       if (work.completed) return;
       finish();
-      const e = err.message.includes(`#${seq} on group`) || err instanceof CollectiveMismatchError ? err : Object.assign(new (err.constructor as typeof Error)(`${label} failed: ${err.message}`), { failedRank: (err as PeerFailureError).failedRank });
+      // Each failure gets its own error object, so adding the operation's name is safe.
+      const e = err;
+      if (!err.message.includes(`#${seq} on group`) && !(err instanceof CollectiveMismatchError)) e.message = `${label} failed: ${err.message}`;
       if (!(e instanceof PeerFailureError) || this.broken === null) this.broken ??= e;
       comm.router.cancel(workId, e);
       work.reject(e);
@@ -338,7 +340,8 @@ export class ProcessGroup {
       if (work.completed) return;
       finish();
       comm.router.cancel(workId, e);
-      work.reject(e.message.startsWith(label) ? e : Object.assign(new (e.constructor as typeof Error)(`${label} failed: ${e.message}`), { failedRank: (e as PeerFailureError).failedRank }));
+      if (!e.message.startsWith(label)) e.message = `${label} failed: ${e.message}`;
+      work.reject(e);
     };
     const timer = setTimeout(() => fail(new DistTimeoutError(`timed out after ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
