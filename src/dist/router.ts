@@ -54,6 +54,7 @@ export class Router implements FrameSink {
   private readonly earlySigs = new Map<string, { src: number; sig: Signature }>();
   private readonly links = new Map<number, Link>();
   private discard = new Uint8Array(0);
+  private readonly paused = new Set<number>();
 
   constructor(
     private readonly localRank: number,
@@ -101,7 +102,10 @@ export class Router implements FrameSink {
     e.frags.push({ offset: h.offset, data });
     const held = (this.earlyBytes.get(src) ?? 0) + h.length;
     this.earlyBytes.set(src, held);
-    if (held > this.earlyBudget) link.pause();
+    if (held > this.earlyBudget && !this.paused.has(src)) {
+      this.paused.add(src);
+      link.pause();
+    }
     return data;
   }
 
@@ -200,7 +204,7 @@ export class Router implements FrameSink {
     this.early.delete(k);
     const held = (this.earlyBytes.get(e.src) ?? 0) - e.frags.reduce((a, f) => a + f.data.length, 0);
     this.earlyBytes.set(e.src, held);
-    if (held <= this.earlyBudget / 2) this.links.get(e.src)?.resume();
+    if (held <= this.earlyBudget / 2 && this.paused.delete(e.src)) this.links.get(e.src)?.resume();
   }
 
   private scratch(n: number): Uint8Array {

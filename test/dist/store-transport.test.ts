@@ -1,0 +1,161 @@
+// In-process tests over real loopback sockets: the rendezvous store's
+// operations and timeouts, the handshake's replay protection, frame header
+// validation, and the router's bound on early (unposted) data.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeHeader, emptyHeader, encodeHeader, FrameType, HEADER_BYTES } from '../../transports/frame.ts';
+import { TcpTransport } from '../../transports/tcp.ts';
+import type { FrameSink, Link } from '../../transports/types.ts';
+import { Router } from '../../src/dist/router.ts';
+import { StoreClient, StoreServer } from '../../src/dist/store.ts';
+import { readRankEnv, readJobSecret } from '../../src/dist/env.ts';
+
+const secret = Buffer.alloc(32, 3);
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function store(): Promise<{ server: StoreServer; client: StoreClient }> {
+  const server = new StoreServer({ secret, log: () => {} });
+  const addr = await server.start();
+  const client = await new StoreClient(addr, { secret, rank: 0, timeoutMs: 5000 }).connect();
+  cleanups.push(() => client.close(), () => server.close());
+  return { server, client };
+}
+
+describe('rendezvous store', () => {
+  it('set/get/add/wait/compareSet/delete/numKeys', async () => {
+    const { client } = await store();
+    const late = client.get('k1');
+    await client.set('k1', 'v1');
+    expect(await late).toBe('v1');
+    expect(await client.add('n', 2)).toBe(2);
+    expect(await client.add('n', 3)).toBe(5);
+    expect(await client.compareSet('c', null, 'a')).toBe('a');
+    expect(await client.compareSet('c', 'x', 'b')).toBe('a');
+    expect(await client.compareSet('c', 'a', 'b')).toBe('b');
+    const bin = new Uint8Array([1, 2, 3]);
+    await client.set('bin', bin);
+    expect(Buffer.from(await client.get('bin') as Uint8Array)).toEqual(Buffer.from(bin));
+    const w = client.wait(['w1', 'w2']);
+    await client.set('w1', 1);
+    await client.set('w2', 2);
+    await w;
+    expect(await client.numKeys()).toBe(6);
+    expect(await client.delete('c')).toBe(true);
+    expect(await client.delete('c')).toBe(false);
+  });
+
+  it('waits time out with the key named', async () => {
+    const { client } = await store();
+    const t0 = Date.now();
+    await expect(client.get('never', 200)).rejects.toThrow(/store get\("never"\) timed out after 200 ms/);
+    await expect(client.wait(['a', 'b'], 100)).rejects.toThrow(/wait\("a", "b"\) timed out after 100 ms/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    // The store still answers afterwards.
+    await client.set('a', 1);
+    expect(await client.get('a')).toBe(1);
+  });
+
+  it('a wrong secret is rejected quickly and the store keeps serving', async () => {
+    const { server, client } = await store();
+    const reasons: string[] = [];
+    server.on('reject', (r) => reasons.push(r));
+    const bad = new StoreClient(client.address, { secret: Buffer.alloc(32, 4), rank: 5, timeoutMs: 5000 });
+    const t0 = Date.now();
+    await expect(bad.connect()).rejects.toThrow(/rejected our authentication/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(reasons[0]).toMatch(/HMAC check failed for claimed rank 5 \(wrong job secret\)/);
+    await client.set('still', 'ok');
+    expect(await client.get('still')).toBe('ok');
+  });
+
+  it('a malformed or unknown request gets an error reply, not a crash', async () => {
+    const { client } = await store();
+    const c = client as unknown as { call(r: Record<string, unknown>, what: string): Promise<unknown> };
+    await expect(c.call({ op: 'explode', key: 'x' }, 'explode')).rejects.toThrow(/unknown store operation "explode"/);
+    await expect(c.call({ op: 'set', key: 42 }, 'set')).rejects.toThrow(/bad set request/);
+    expect(await client.add('ok', 1)).toBe(1);
+  });
+});
+
+describe('handshake and frames', () => {
+  const sink: FrameSink = { place: (_l, h) => new Uint8Array(h.length), arrived() {}, control() {} };
+
+  it('a replayed handshake is refused', async () => {
+    const server = new TcpTransport({ rank: 0, secret, sink, log: () => {} });
+    const reasons: string[] = [];
+    server.on('reject', (r) => reasons.push(r));
+    const addr = await server.listen(() => {});
+    cleanups.push(() => server.close());
+    const port = Number(addr.split(':')[1]);
+    // Record what a legitimate connector sends.
+    const sent: Buffer[] = [];
+    const origWrite = net.Socket.prototype.write;
+    const spy = function (this: net.Socket, ...a: unknown[]) {
+      if (Buffer.isBuffer(a[0])) sent.push(Buffer.from(a[0]));
+      return (origWrite as (...x: unknown[]) => boolean).apply(this, a);
+    };
+    net.Socket.prototype.write = spy as typeof origWrite;
+    const client = new TcpTransport({ rank: 1, secret, sink });
+    let link: Link;
+    try {
+      link = await client.connect(addr, 0);
+    } finally {
+      net.Socket.prototype.write = origWrite;
+    }
+    link.close();
+    const auth = sent.find((b) => b.length > HEADER_BYTES && b.readUInt8(3) === FrameType.Auth)!;
+    expect(auth).toBeDefined();
+    // Replay it on a fresh connection: the listener's nonce differs, so it must fail.
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('data', r)); // the new challenge
+    s.write(auth);
+    await new Promise((r) => s.once('close', r));
+    expect(reasons.at(-1)).toMatch(/replayed handshake \(claimed rank 1\)/);
+  });
+
+  it('headers round-trip and invalid ones are rejected with a reason', () => {
+    const h = { ...emptyHeader(FrameType.Data), group: 7, seq: 9, step: 65537, total: 100, offset: 60, length: 40, op: 1, dtype: 1, redop: 2, count: 25, aux: 3 };
+    expect(decodeHeader(encodeHeader(h), 1 << 20)).toEqual(h);
+    expect(() => decodeHeader(Buffer.alloc(10), 100)).toThrow(/malformed header: 10 bytes/);
+    expect(() => decodeHeader(encodeHeader({ ...h, length: 2000, total: 2000, offset: 0 }), 1000)).toThrow(/oversize frame: 2000 bytes > limit 1000/);
+    expect(() => decodeHeader(encodeHeader({ ...h, offset: 90 }), 1 << 20)).toThrow(/beyond message size 100/);
+    const bad = encodeHeader(h);
+    bad.writeUInt8(200, 3);
+    expect(() => decodeHeader(bad, 1 << 20)).toThrow(/unknown message type 200/);
+    bad.writeUInt16LE(0x1234, 0);
+    expect(() => decodeHeader(bad, 1 << 20)).toThrow(/bad magic 0x1234/);
+  });
+
+  it('early data is bounded: the link pauses past the budget and resumes once receives are posted', async () => {
+    const calls: string[] = [];
+    const link = { peerRank: 1, pause: () => calls.push('pause'), resume: () => calls.push('resume') } as unknown as Link;
+    const router = new Router(0, { groupName: String, onControl() {} }, 3000);
+    router.addLink(link);
+    const frames = [0, 1, 2, 3].map((step) => ({ ...emptyHeader(FrameType.Data), group: 1, seq: 0, step, total: 1000, length: 1000, op: 1, dtype: 4, count: 1000 }));
+    for (const h of frames) {
+      router.place(link, h).fill(h.step + 1);
+      router.arrived(link, h);
+    }
+    expect(calls).toEqual(['pause']);
+    const got = [0, 1, 2, 3].map(() => new Uint8Array(1000));
+    await Promise.all(got.map((d, step) => router.recv(FrameType.Data, 1, 1, 0, step, 0, d, 1)));
+    expect(got.map((d) => d[999])).toEqual([1, 2, 3, 4]);
+    expect(calls).toEqual(['pause', 'resume']);
+  });
+});
+
+describe('environment contracts', () => {
+  it('reads launcher/torchrun, Open MPI and Slurm variables, in that order of precedence', () => {
+    expect(readRankEnv({ RANK: '3', WORLD_SIZE: '8', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '1234' })).toEqual({ rank: 3, worldSize: 8, localRank: 1, masterAddr: '10.0.0.1', masterPort: 1234, source: 'env' });
+    expect(readRankEnv({ OMPI_COMM_WORLD_RANK: '2', OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_LOCAL_RANK: '0', SLURM_PROCID: '9' })).toMatchObject({ rank: 2, worldSize: 4, localRank: 0, source: 'openmpi', masterPort: 29500 });
+    expect(readRankEnv({ SLURM_PROCID: '5', SLURM_NTASKS: '6', SLURM_LOCALID: '1', MASTER_ADDR: 'node1' })).toMatchObject({ rank: 5, worldSize: 6, localRank: 1, masterAddr: 'node1', source: 'slurm' });
+    expect(readRankEnv({})).toBeNull();
+    expect(() => readRankEnv({ RANK: '4', WORLD_SIZE: '4' })).toThrow(/rank 4 is outside the world of 4 ranks/);
+    expect(() => readRankEnv({ RANK: '1' })).toThrow(/RANK and WORLD_SIZE must be set together/);
+    expect(() => readJobSecret({})).toThrow(/no job secret/);
+    expect(readJobSecret({ WEBOMNI_JOB_SECRET: 'ab'.repeat(16) })).toEqual(Buffer.alloc(16, 0xab));
+  });
+});
