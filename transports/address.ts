@@ -9,6 +9,6 @@ export function parseAddress(addr: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr.replace(/^[a-z]+:\/\//, '').replace(/\/$/, ''));
   if (!m) throw new Error(`bad address "${addr}", expected host:port`);
   const port = Number(m[2]);
-  if (port <= 0 || port > 65535) throw new Error(`bad port in address "${addr}"`);
+  if (port < 0 || port > 65535) throw new Error(`bad port in address "${addr}"`);
   return { host: m[1]!, port };
 }
