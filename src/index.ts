@@ -11,3 +11,4 @@ export * from './nn/index.ts';
 export * from './optim/index.ts';
 export * from './checkpoint/index.ts';
 export * from './models/index.ts';
+export * from './data/index.ts';

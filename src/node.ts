@@ -4,6 +4,7 @@ import { setDevice, type Device } from './device/index.ts';
 
 export * from './index.ts';
 export * from './checkpoint/files.ts';
+export * from './data/node.ts';
 export { createNodeDevice, type NodeDeviceOptions };
 
 /** Create the Dawn device and make it current. */

@@ -44,7 +44,7 @@ export const DEFAULT_DECODER: Omit<DecoderConfig, 'vocabSize' | 'dim' | 'layers'
 };
 
 /** A packed batch: documents concatenated, with per-document positions and boundaries. */
-export interface PackedBatch extends SequenceLayout {
+export interface TokenBatch extends SequenceLayout {
   /** i32 [T] token ids. */
   ids: Tensor;
   /** i32 [T] next-token targets (-100 where no loss is taken). */
@@ -115,13 +115,15 @@ export class DecoderLM extends Module {
     return matmul(hidden, transpose(this.embed_tokens.weight));
   }
 
-  forward(batch: PackedBatch): Tensor {
+  forward(batch: TokenBatch): Tensor {
     return this.logits(this.hidden(this.embed_tokens.forward(batch.ids), batch));
   }
 
   /** Mean next-token cross-entropy over targets ≠ -100 (or the sum divided by `normalizer`). */
-  loss(batch: PackedBatch, opts: { normalizer?: number; zLoss?: number } = {}): Tensor {
+  loss(batch: TokenBatch, opts: { normalizer?: number; zLoss?: number } = {}): Tensor {
     const logits = this.forward(batch);
-    return crossEntropy(logits, batch.targets, { ignoreIndex: -100, zLoss: opts.zLoss, normalizer: opts.normalizer });
+    // The logits come from a matmul, whose backward does not read its output, so their
+    // gradient may overwrite them: one vocabulary-sized buffer fewer at the peak.
+    return crossEntropy(logits, batch.targets, { ignoreIndex: -100, zLoss: opts.zLoss, normalizer: opts.normalizer, inplaceBackward: true });
   }
 }

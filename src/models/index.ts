@@ -1,2 +1,2 @@
-export { DecoderLM, DEFAULT_DECODER, type DecoderConfig, type PackedBatch } from './decoder.ts';
+export { DecoderLM, DEFAULT_DECODER, type DecoderConfig, type TokenBatch } from './decoder.ts';
 export { generate, sampleToken, type SampleOptions } from './generate.ts';

@@ -68,6 +68,26 @@ export abstract class Optimizer {
     return out;
   }
 
+  /**
+   * Restore state tensors saved as `<param name>.<slot>` (see namedState). Every
+   * parameter of `named` that has saved slots gets them; missing slots stay lazy.
+   */
+  loadState(named: Array<[string, Tensor]>, saved: Map<string, Tensor>): void {
+    for (const s of this.state.values()) for (const t of Object.values(s)) t.dispose();
+    this.state.clear();
+    for (const [name, p] of named) {
+      const slots: Record<string, Tensor> = {};
+      for (const [key, t] of saved) {
+        if (!key.startsWith(name + '.') || key.slice(name.length + 1).includes('.')) continue;
+        if (t.rank !== p.rank || t.shape.some((d, i) => d !== p.shape[i])) {
+          throw new Error(`optimizer state '${key}' has shape [${t.shape.join(', ')}] but '${name}' is [${p.shape.join(', ')}]`);
+        }
+        slots[key.slice(name.length + 1)] = keep(t);
+      }
+      if (Object.keys(slots).length) this.state.set(p, slots);
+    }
+  }
+
   protected abstract update(p: Tensor, g: Tensor): void;
 
   /** Release all state tensors. */

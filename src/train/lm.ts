@@ -1,0 +1,130 @@
+// A language-model run from a validated config: Brown corpus → BPE tokenizer → packed
+// loader → DecoderLM → Trainer. Node-only (files, corpus).
+
+import { join } from 'node:path';
+import { existsSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
+import type { Device } from '../device/index.ts';
+import { Tensor } from '../tensor/tensor.ts';
+import { DecoderLM, DEFAULT_DECODER, type DecoderConfig } from '../models/decoder.ts';
+import { PackedLoader, type PackedBatch as HostPackedBatch, type LoaderState } from '../data/packing.ts';
+import { prepareBrown, loadTokenizer, saveTokenizer } from '../data/node.ts';
+import type { Tokenizer } from '../data/tokenizer/tokenizer.ts';
+import { Trainer, type BatchSource, type HostBatch, type TrainableModel, type TrainResult } from './trainer.ts';
+import type { RunConfig } from './schema.ts';
+
+export interface LmBatch extends HostBatch {
+  host: HostPackedBatch;
+}
+
+class LoaderSource implements BatchSource<LmBatch> {
+  constructor(readonly loader: PackedLoader) {}
+  next(): LmBatch {
+    const host = this.loader.next();
+    return { host, tokens: host.ids.length, lossTokens: host.numTargets };
+  }
+  state(): unknown {
+    return this.loader.state();
+  }
+  restore(state: unknown): void {
+    this.loader.restore(state as LoaderState);
+  }
+}
+
+/** The DecoderLM seen by the trainer: uploads a host batch and returns its loss. */
+export class TrainableLM extends DecoderLM implements TrainableModel<LmBatch> {
+  zLoss = 0;
+  lossOn(b: LmBatch, normalizer: number): Tensor {
+    const T = b.host.ids.length;
+    const batch = {
+      ids: Tensor.fromArray(b.host.ids, [T], 'i32'),
+      targets: Tensor.fromArray(b.host.targets, [T], 'i32'),
+      positions: Tensor.fromArray(b.host.positions, [T], 'i32'),
+      cuSeqlens: b.host.cuSeqlens,
+    };
+    return this.loss(batch, { normalizer, zLoss: this.zLoss || undefined });
+  }
+}
+
+export function decoderConfig(cfg: RunConfig, vocabSize: number): DecoderConfig {
+  const m = cfg.model;
+  return {
+    ...DEFAULT_DECODER,
+    vocabSize,
+    dim: m.dim,
+    layers: m.layers,
+    heads: m.heads,
+    kvHeads: m.kvHeads,
+    ffnDim: m.ffnDim,
+    mlp: m.mlp,
+    norm: m.norm,
+    normEps: m.normEps,
+    ropeTheta: m.ropeTheta,
+    tieEmbeddings: m.tieEmbeddings,
+    maxSeqLen: m.maxSeqLen,
+    initStd: m.initStd,
+    seed: cfg.seed,
+    activationCheckpointing: m.activationCheckpointing,
+  };
+}
+
+export interface LmRun {
+  trainer: Trainer<LmBatch>;
+  model: TrainableLM;
+  tokenizer: Tokenizer;
+  runDir: string;
+}
+
+export function buildLmRun(device: Device, cfg: RunConfig, log: (l: string) => void): LmRun {
+  const runDir = join(cfg.runsDir, cfg.name);
+  mkdirSync(runDir, { recursive: true });
+  let tokenizer: Tokenizer | undefined;
+  if (cfg.tokenizer.path) {
+    if (!existsSync(cfg.tokenizer.path)) throw new Error(`tokenizer.path: file not found: ${cfg.tokenizer.path}`);
+    tokenizer = loadTokenizer(cfg.tokenizer.path);
+  }
+  const data = prepareBrown({
+    cacheDir: cfg.data.cacheDir,
+    vocabSize: cfg.tokenizer.vocabSize,
+    valFraction: cfg.data.valFraction,
+    tokenizer,
+    log,
+  });
+  const tokPath = join(runDir, 'tokenizer.json');
+  if (data.tokenizerPath) copyFileSync(data.tokenizerPath, tokPath);
+  else saveTokenizer(data.tokenizer, tokPath);
+  writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
+  const eosId = data.tokenizer.eosId;
+  if (eosId === undefined) throw new Error('the tokenizer has no <|eos|> token');
+  const pack = { tokensPerBatch: cfg.data.tokensPerBatch, maxSeqLen: cfg.model.maxSeqLen, eosId, bosId: data.tokenizer.bosId };
+  const trainLoader = new PackedLoader(data.train, { ...pack, shuffle: true, seed: cfg.seed, tail: 'carry' });
+  const valLoader = new PackedLoader(data.val, { ...pack, shuffle: false, tail: 'carry' });
+  const model = new TrainableLM(decoderConfig(cfg, data.tokenizer.vocabSize));
+  model.zLoss = cfg.train.zLoss;
+  log(
+    `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters (${cfg.model.layers} layers, dim ${cfg.model.dim}, ` +
+      `${cfg.model.heads}/${cfg.model.kvHeads} heads, vocab ${data.tokenizer.vocabSize}); ` +
+      `data: ${data.train.tokens.length.toLocaleString()} train / ${data.val.tokens.length.toLocaleString()} validation tokens`,
+  );
+  const t = cfg.train;
+  const trainer = new Trainer<LmBatch>(
+    device,
+    model,
+    new LoaderSource(trainLoader),
+    new LoaderSource(valLoader),
+    { ...t, runDir, config: cfg },
+    log,
+  );
+  return { trainer, model, tokenizer: data.tokenizer, runDir };
+}
+
+export async function runLm(device: Device, cfg: RunConfig, opts: { resume?: string | boolean; log?: (l: string) => void } = {}): Promise<TrainResult & { run: LmRun }> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const run = buildLmRun(device, cfg, log);
+  if (opts.resume) {
+    const dir = typeof opts.resume === 'string' ? opts.resume : await run.trainer.checkpoints.latest();
+    if (dir) await run.trainer.resume(dir);
+    else log('no checkpoint to resume from: starting fresh');
+  }
+  const result = await run.trainer.run();
+  return { ...result, run };
+}
