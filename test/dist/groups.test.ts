@@ -59,3 +59,25 @@ describe('bad input gives clear errors', () => {
     expect(a!.timeout).toMatch(/DistTimeoutError: recv from rank 1 .* timed out after 300 ms/);
   }, 60_000);
 });
+
+describe('collectives on device tensors', () => {
+  it('a pipelined all-reduce over a simulated async device overlaps copies with communication', async () => {
+    const outs = await runJob({ n: 2, scenario: 'device-fake' });
+    for (const o of outs) {
+      expect(o.error?.message).toBeUndefined();
+      expect(o.result!.failures).toEqual([]);
+      expect(o.result!.checks).toBe(1);
+    }
+    const overlapped = outs.reduce((a, o) => a + (o.result!.info.overlapped as number), 0);
+    expect(overlapped).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('all-reduce and broadcast of webomni Tensors on the WebGPU device', async () => {
+    const outs = await runJob({ n: 2, scenario: 'device-tensor' });
+    for (const o of outs) {
+      expect(o.error?.message, o.stderr).toBeUndefined();
+      expect(o.result!.failures).toEqual([]);
+      expect(o.result!.checks).toBe(2);
+    }
+  }, 90_000);
+});

@@ -1,6 +1,6 @@
 // Scenario dispatch shared by process ranks (worker.ts) and thread ranks (threads.ts).
 import type { World } from '../../src/dist/init.ts';
-import { asyncInFlight, collectives, mesh, type Report } from './scenarios.ts';
+import { asyncInFlight, collectives, deviceFake, deviceTensor, mesh, type Report } from './scenarios.ts';
 import { faultScenario, badInput } from './fault-scenarios.ts';
 
 export async function runScenario(name: string, world: World): Promise<Report> {
@@ -13,6 +13,10 @@ export async function runScenario(name: string, world: World): Promise<Report> {
       return asyncInFlight(world);
     case 'mesh':
       return mesh(world);
+    case 'device-fake':
+      return deviceFake(world);
+    case 'device-tensor':
+      return deviceTensor(world);
     case 'badinput':
       return badInput(world);
     default:

@@ -212,3 +212,64 @@ export async function mesh(world: World): Promise<Report> {
   c.close('mesh flat allReduce', f, [6], 0);
   return { rank: me, checks: c.checks, failures: c.failures, hashes: {}, info: { coord: m.coord, dp: dp.ranks, sp: sp.ranks } };
 }
+
+/** A simulated device: asynchronous, slow readback and write, recording overlap with communication. */
+export async function deviceFake(world: World): Promise<Report> {
+  const { allReduceDevice } = await import('../../src/dist/device-bridge.ts');
+  const c = new Checker();
+  const n = 1_000_003;
+  const mem = Float32Array.from({ length: n }, (_, i) => world.rank + i * 1e-3);
+  let inflightDl = 0;
+  let overlapped = 0;
+  let commBusy = 0;
+  const bridge = {
+    numel: (t: Float32Array) => t.length,
+    download: async (t: Float32Array, off: number, count: number) => {
+      inflightDl++;
+      if (commBusy > 0) overlapped++;
+      await new Promise((r) => setTimeout(r, 5));
+      if (commBusy > 0) overlapped++;
+      inflightDl--;
+      return t.slice(off, off + count);
+    },
+    upload: async (t: Float32Array, off: number, data: Float32Array) => {
+      await new Promise((r) => setTimeout(r, 2));
+      t.set(data, off);
+    },
+  };
+  const g = world as unknown as { allReduce: World['allReduce'] };
+  const orig = g.allReduce.bind(world);
+  g.allReduce = ((buf: Float32Array, o: object) => {
+    commBusy++;
+    const w = orig(buf, o);
+    w.wait().finally(() => commBusy--);
+    return w;
+  }) as World['allReduce'];
+  await allReduceDevice(world, bridge, mem, { chunkElems: 100_000 });
+  g.allReduce = orig;
+  const s = (world.size * (world.size - 1)) / 2;
+  c.close('device allReduce', mem, Array.from({ length: n }, (_, i) => s + world.size * i * 1e-3), 1e-5);
+  return { rank: world.rank, checks: c.checks, failures: c.failures, hashes: {}, info: { overlapped, inflightDl } };
+}
+
+/** The real Tensor on the real WebGPU device (lavapipe in CI). */
+export async function deviceTensor(world: World): Promise<Report> {
+  const W = await import('../../src/node.ts');
+  const { allReduceDevice, broadcastDevice, tensorBridge } = await import('../../src/dist/device-bridge.ts');
+  const device = await W.initDevice();
+  const c = new Checker();
+  try {
+    const n = 300_001;
+    const host = Float32Array.from({ length: n }, (_, i) => world.rank * 2 + i * 1e-4);
+    const t = W.Tensor.fromArray(host, [n]);
+    await allReduceDevice(world, tensorBridge, t, { chunkElems: 65_536 });
+    const s = world.size * (world.size - 1);
+    c.close('tensor allReduce', (await t.toArray()) as Float32Array, Array.from({ length: n }, (_, i) => s + world.size * i * 1e-4), 1e-5);
+    const b = W.Tensor.fromArray(Float32Array.from({ length: 1000 }, (_, i) => (world.rank === 1 ? i : -1)), [1000]);
+    await broadcastDevice(world, tensorBridge, b, 1, { chunkElems: 300 });
+    c.close('tensor broadcast', (await b.toArray()) as Float32Array, Array.from({ length: 1000 }, (_, i) => i), 0);
+  } finally {
+    device.destroy();
+  }
+  return { rank: world.rank, checks: c.checks, failures: c.failures, hashes: {}, info: {} };
+}
