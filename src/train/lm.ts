@@ -117,9 +117,14 @@ export function buildLmRun(device: Device, cfg: RunConfig, log: (l: string) => v
   return { trainer, model, tokenizer: data.tokenizer, runDir };
 }
 
-export async function runLm(device: Device, cfg: RunConfig, opts: { resume?: string | boolean; log?: (l: string) => void } = {}): Promise<TrainResult & { run: LmRun }> {
+export async function runLm(
+  device: Device,
+  cfg: RunConfig,
+  opts: { resume?: string | boolean; stopAtStep?: number; log?: (l: string) => void } = {},
+): Promise<TrainResult & { run: LmRun }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const run = buildLmRun(device, cfg, log);
+  run.trainer.o.stopAtStep = opts.stopAtStep;
   if (opts.resume) {
     const dir = typeof opts.resume === 'string' ? opts.resume : await run.trainer.checkpoints.latest();
     if (dir) await run.trainer.resume(dir);

@@ -54,6 +54,8 @@ export interface TrainerOptions {
   runDir: string;
   /** JSON-serialisable config stored in every checkpoint. */
   config: unknown;
+  /** Stop (with a checkpoint) after this step, as an interrupted run would. */
+  stopAtStep?: number;
 }
 
 export interface TrainResult {
@@ -210,14 +212,14 @@ export class Trainer<B extends HostBatch> {
             progress.log(`step ${this.step}: validation loss ${valLoss.toFixed(4)}`);
           }
         }
-        const outOfTime = o.maxSeconds > 0 && (performance.now() - t0) / 1000 > o.maxSeconds;
+        const outOfTime = (o.maxSeconds > 0 && (performance.now() - t0) / 1000 > o.maxSeconds) || this.step === o.stopAtStep;
         if ((o.checkpointEvery > 0 && this.step % o.checkpointEvery === 0) || this.step === o.steps || outOfTime) {
           await drain();
           const dir = await this.saveCheckpoint();
           progress.log(`step ${this.step}: checkpoint ${dir}`);
         }
         if (outOfTime) {
-          progress.log(`stopping after ${o.maxSeconds} s (train.maxSeconds); resume with --resume`);
+          progress.log(`stopping at step ${this.step}${this.step === o.stopAtStep ? '' : ` after ${o.maxSeconds} s (train.maxSeconds)`}; continue with --resume`);
           break;
         }
       }
