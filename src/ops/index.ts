@@ -9,12 +9,13 @@ export * from './shape.ts';
 export * from './creation.ts';
 export * from './matmul.ts';
 export * from './softmax.ts';
-export * from './indexing.ts';
-export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 export * from './norm.ts';
 export * from './rope.ts';
 export * from './activation.ts';
 export * from './cross-entropy.ts';
+export * from './attention.ts';
+export * from './indexing.ts';
+export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 
 registerAutogradOps({
   add: (a, b) => binaryK('grad.accumulate', BINARY.add, a, b),

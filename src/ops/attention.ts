@@ -1,0 +1,274 @@
+// Flash attention over packed variable-length sequences with grouped-query heads
+// (shaders/flash_attention.wgsl), forward and backward, never materialising T×T scores.
+//
+//   flashAttention(q [T, Hq, D], k [T, Hkv, D], v [T, Hkv, D], { causal, cuSeqlens, scale })
+//     → [T, Hq, D]
+//
+// `cuSeqlens` = [0, l1, l1+l2, …, T] packs several documents into T tokens; tokens never
+// attend across documents. Empty documents (repeated offsets) are allowed and produce
+// nothing. Without it, T is one sequence. A 4-D [B, S, H, D] batch is accepted as B
+// documents of length S. Query head h reads KV head ⌊h / (Hq/Hkv)⌋.
+
+import { Tensor, fmtShape } from '../tensor/tensor.ts';
+import type { Device, KernelDType } from '../device/index.ts';
+import { defineOp, opError } from './registry.ts';
+import { contiguousK, floatKernelType } from './kernels.ts';
+import { reshape } from './shape.ts';
+
+export interface FlashAttentionOptions {
+  /** Mask keys after the query (within each document). Default false. */
+  causal?: boolean;
+  /** Cumulative document lengths [0, …, T] of the packed tokens (host values). */
+  cuSeqlens?: readonly number[] | Int32Array;
+  /** Score scale; default 1/√D. */
+  scale?: number;
+}
+
+const OP = 'flash_attention';
+const MAX_HEAD_DIM = 128;
+const LOG2E = 1.4426950408889634;
+
+/** Tile choice: BR rows per workgroup (the workgroup size), BC streamed rows per tile. */
+interface Tiles {
+  br: number;
+  bc: number;
+}
+
+function chooseTiles(device: Device, d: number): Tiles {
+  const dv = Math.ceil(d / 4);
+  const limit = device.limits.maxComputeWorkgroupStorageSize;
+  const br = 64;
+  // Two staged tiles of BC×DV vec4s plus two BC-float arrays (fixed at 64 floats each).
+  let bc = 32;
+  while (bc > 4 && 2 * bc * dv * 16 + 2 * 64 * 4 > limit) bc /= 2;
+  return { br, bc };
+}
+
+interface BlockTable {
+  buffer: GPUBuffer;
+  count: number;
+}
+
+// Per device, the GPU block tables of recent document layouts (a training step calls
+// attention once per layer with the same layout).
+const tableCache = new WeakMap<Device, Map<string, BlockTable>>();
+const TABLE_CACHE_SIZE = 16;
+
+function blockTable(device: Device, cu: readonly number[], br: number): BlockTable {
+  let cache = tableCache.get(device);
+  if (!cache) tableCache.set(device, (cache = new Map()));
+  const key = `${br}|${cu.join(',')}`;
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const rows: number[] = [];
+  for (let i = 0; i + 1 < cu.length; i++) {
+    const start = cu[i];
+    const len = cu[i + 1] - start;
+    for (let r = 0; r < len; r += br) rows.push(start, len, r, 0);
+  }
+  const data = new Uint32Array(rows.length ? rows : [0, 0, 0, 0]);
+  const buffer = device.pool.acquire(data.byteLength, 'flash_attention blocks');
+  device.write(buffer, 0, data);
+  const table = { buffer, count: rows.length / 4 };
+  cache.set(key, table);
+  if (cache.size > TABLE_CACHE_SIZE) {
+    const [oldKey, old] = cache.entries().next().value as [string, BlockTable];
+    cache.delete(oldKey);
+    device.pool.release(old.buffer);
+  }
+  return table;
+}
+
+/** A [T, H, D] operand as (tensor, offset, token stride, head stride); copies unless D has unit stride. */
+function asView(t: Tensor): { t: Tensor; view: [number, number, number, number]; copied: boolean } {
+  const [, h, d] = t.shape;
+  if (t.strides[2] === 1 || d === 1) {
+    return { t, view: [t.offset, t.strides[0], h === 1 ? d : t.strides[1], 0], copied: false };
+  }
+  const c = contiguousK(t);
+  return { t: c, view: [0, h * d, d, 0], copied: true };
+}
+
+interface Config {
+  causal: boolean;
+  scale: number;
+  cu: number[];
+  tiles: Tiles;
+}
+
+function params(hq: number, hkv: number, ntok: number, cfg: Config, views: Array<[number, number, number, number]>): ArrayBuffer {
+  const buf = new ArrayBuffer(8 * 4 + 4 * 16);
+  const u = new Uint32Array(buf);
+  const f = new Float32Array(buf);
+  u[0] = hq;
+  u[1] = hkv;
+  u[2] = hq / hkv;
+  u[3] = ntok;
+  f[4] = cfg.scale * LOG2E;
+  f[5] = cfg.scale;
+  views.forEach((v, i) => u.set(v, 8 + 4 * i));
+  return buf;
+}
+
+function constants(d: number, cfg: Config): Record<string, number> {
+  return { D: d, BR: cfg.tiles.br, BC: cfg.tiles.bc, CAUSAL: cfg.causal ? 1 : 0 };
+}
+
+const flashAttentionOp = defineOp({
+  name: OP,
+  forward(ctx, q: Tensor, k: Tensor, v: Tensor, cfg: Config) {
+    const dtype = floatKernelType(OP, q, k, v) as KernelDType;
+    const [ntok, hq, d] = q.shape;
+    const hkv = k.shape[1];
+    const device = q.device;
+    const out = Tensor.empty([ntok, hq, d], q.dtype, device);
+    // stats[0 .. T·Hq): log2-sum-exp2 per row; [T·Hq .. 2·T·Hq): Dᵢ for the backward.
+    const stats = Tensor.empty([2, ntok, hq], 'f32', device);
+    if (ntok > 0 && hq > 0) {
+      const table = blockTable(device, cfg.cu, cfg.tiles.br);
+      const [qv, kv, vv] = [asView(q), asView(k), asView(v)];
+      if (table.count > 0) {
+        device.dispatch({
+          kernel: 'flash_attention',
+          entry: 'forward',
+          constants: constants(d, cfg),
+          dtype,
+          uniforms: new Uint8Array(params(hq, hkv, ntok, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
+          buffers: [table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
+          workgroups: [table.count, hq],
+          label: OP,
+        });
+      }
+      for (const x of [qv, kv, vv]) if (x.copied) x.t.release();
+    }
+    ctx.save(q, k, v, out, stats);
+    stats.release();
+    ctx.attrs.cfg = cfg;
+    return out;
+  },
+  backward(ctx, gy) {
+    const [q, k, v, out, stats] = ctx.saved;
+    const cfg = ctx.attrs.cfg as Config;
+    const dtype = floatKernelType(`${OP}.backward`, q, k, v, gy) as KernelDType;
+    const [ntok, hq, d] = q.shape;
+    const hkv = k.shape[1];
+    const device = q.device;
+    const dq = Tensor.empty(q.shape, q.dtype, device);
+    const dk = Tensor.empty(k.shape, k.dtype, device);
+    const dv = Tensor.empty(v.shape, v.dtype, device);
+    if (ntok > 0 && hq > 0) {
+      const table = blockTable(device, cfg.cu, cfg.tiles.br);
+      const [qv, kv, vv, gv] = [asView(q), asView(k), asView(v), asView(gy)];
+      const uniforms = new Uint8Array(params(hq, hkv, ntok, cfg, [qv.view, kv.view, vv.view, gv.view]));
+      const consts = constants(d, cfg);
+      if (table.count > 0) {
+        device.dispatch({
+          kernel: 'flash_attention',
+          entry: 'dq',
+          constants: consts,
+          dtype,
+          uniforms,
+          buffers: [
+            table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
+            out.storage.buffer, stats.storage.buffer, gv.t.storage.buffer, dq.storage.buffer,
+          ],
+          workgroups: [table.count, hq],
+          label: `${OP}.backward`,
+        });
+        device.dispatch({
+          kernel: 'flash_attention',
+          entry: 'dkdv',
+          constants: consts,
+          dtype,
+          uniforms,
+          buffers: [
+            table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
+            gv.t.storage.buffer, stats.storage.buffer, dk.storage.buffer, dv.storage.buffer,
+          ],
+          workgroups: [table.count, hkv],
+          label: `${OP}.backward`,
+        });
+      }
+      for (const x of [qv, kv, vv, gv]) if (x.copied) x.t.release();
+    }
+    return [q.requiresGrad ? dq : null, k.requiresGrad ? dk : null, v.requiresGrad ? dv : null];
+  },
+});
+
+function validateCuSeqlens(cu: readonly number[] | Int32Array, ntok: number, q: Tensor): number[] {
+  const arr = Array.from(cu);
+  if (arr.length < 2) throw opError(OP, `cuSeqlens needs at least 2 entries ([0, …, T]), got [${arr.join(', ')}]`, q);
+  for (const x of arr) {
+    if (!Number.isInteger(x)) throw opError(OP, `cuSeqlens entries must be integers, got ${x} in [${arr.join(', ')}]`, q);
+  }
+  if (arr[0] !== 0) throw opError(OP, `cuSeqlens must start at 0, got ${arr[0]} (cuSeqlens [${arr.join(', ')}])`, q);
+  for (let i = 1; i < arr.length; i++) {
+    if (arr[i] < arr[i - 1]) {
+      throw opError(
+        OP,
+        `cuSeqlens must be non-decreasing, but entry ${i} (${arr[i]}) < entry ${i - 1} (${arr[i - 1]}) in [${arr.join(', ')}]`,
+        q,
+      );
+    }
+  }
+  if (arr[arr.length - 1] !== ntok) {
+    throw opError(OP, `cuSeqlens must end at the token count T = ${ntok}, got ${arr[arr.length - 1]} (cuSeqlens [${arr.join(', ')}])`, q);
+  }
+  return arr;
+}
+
+/**
+ * Scaled dot-product attention softmax(scale·q·kᵀ)·v per document and head, fused
+ * (FlashAttention-2): q [T, Hq, D], k and v [T, Hkv, D] → [T, Hq, D]. Also accepts
+ * [B, S, H, D] batches (B documents of length S; `cuSeqlens` is not allowed then).
+ */
+export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAttentionOptions = {}): Tensor {
+  if (q.rank === 4) {
+    if (k.rank !== 4 || v.rank !== 4) {
+      throw opError(OP, `q is 4-D [B, S, H, D], so k and v must be too (got ${fmtShape(k.shape)} and ${fmtShape(v.shape)})`, q, k, v);
+    }
+    if (opts.cuSeqlens) throw opError(OP, 'cuSeqlens applies to packed [T, H, D] inputs, not to 4-D [B, S, H, D] batches', q, k, v);
+    const [bq, sq] = q.shape;
+    if (k.shape[0] !== bq || k.shape[1] !== sq || v.shape[0] !== bq || v.shape[1] !== sq) {
+      throw opError(OP, `batch and sequence dims of q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)} and v ${fmtShape(v.shape)} must agree`, q, k, v);
+    }
+    const cu = Array.from({ length: bq + 1 }, (_, i) => i * sq);
+    const flat = (t: Tensor) => reshape(t, [bq * sq, t.shape[2], t.shape[3]]);
+    const [q3, k3, v3] = [flat(q), flat(k), flat(v)];
+    const o3 = flashAttention(q3, k3, v3, { ...opts, cuSeqlens: cu });
+    const o = reshape(o3, q.shape);
+    for (const t of [q3, k3, v3, o3]) t.release();
+    return o;
+  }
+  if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3) {
+    throw opError(OP, `expects q [T, Hq, D], k and v [T, Hkv, D] (or 4-D [B, S, H, D]); got ranks ${q.rank}, ${k.rank}, ${v.rank}`, q, k, v);
+  }
+  const [ntok, hq, d] = q.shape;
+  const [tk, hkv, dk] = k.shape;
+  if (dk !== d) throw opError(OP, `head dims differ: q has D = ${d}, k has D = ${dk}`, q, k, v);
+  if (v.shape[0] !== tk || v.shape[1] !== hkv || v.shape[2] !== dk) {
+    throw opError(OP, `k ${fmtShape(k.shape)} and v ${fmtShape(v.shape)} must have the same shape`, q, k, v);
+  }
+  if (tk !== ntok) throw opError(OP, `q has ${ntok} tokens but k and v have ${tk}`, q, k, v);
+  if (hkv === 0 || hq % hkv !== 0) {
+    throw opError(OP, `query heads Hq = ${hq} must be a multiple of key/value heads Hkv = ${hkv}`, q, k, v);
+  }
+  if (d < 1 || d > MAX_HEAD_DIM) throw opError(OP, `head dim D = ${d} is not supported (1 ≤ D ≤ ${MAX_HEAD_DIM})`, q, k, v);
+  if (q.dtype !== k.dtype || q.dtype !== v.dtype) {
+    throw opError(OP, `dtypes differ (${q.dtype}, ${k.dtype}, ${v.dtype}); cast first`, q, k, v);
+  }
+  const cu = opts.cuSeqlens ? validateCuSeqlens(opts.cuSeqlens, ntok, q) : [0, ntok];
+  const scale = opts.scale ?? 1 / Math.sqrt(d);
+  if (!Number.isFinite(scale)) throw opError(OP, `scale must be finite, got ${scale}`, q);
+  const cfg: Config = { causal: opts.causal ?? false, scale, cu, tiles: chooseTiles(q.device, d) };
+  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / cfg.tiles.br)), 0);
+  const maxGroups = q.device.limits.maxComputeWorkgroupsPerDimension;
+  if (blocks > maxGroups) {
+    throw opError(OP, `${blocks} row blocks of ${cfg.tiles.br} exceed the ${maxGroups} workgroups per dimension`, q);
+  }
+  return flashAttentionOp(q, k, v, cfg);
+}
