@@ -10,6 +10,8 @@ alias T = f32;
 
 override WG: u32 = 256u;
 override HAS_BASE: bool = false;
+// segment_sum4: vec4 columns per thread, strided by inner / COLS (inner % COLS == 0).
+override COLS: u32 = 1u;
 
 struct Params {
   total: u32,
@@ -85,19 +87,24 @@ fn segment_sum4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   if (g >= p.total) {
     return;
   }
-  let c = g % p.inner;
-  let rest = g / p.inner;
+  // p.total counts threads: COLS vec4 columns each, `span` = p.inner / COLS apart.
+  let span = p.inner / COLS;
+  let c0 = g % span;
+  let rest = g / span;
   let r = rest % p.m;
   let o = rest / p.m;
-  var acc = vec4f(0.0);
-  if (HAS_BASE) {
-    acc = vec4f(base4[p.base_off + g]);
-  }
   let lo = bounds[r];
   let hi = bounds[r + 1u];
-  let row0 = p.src_off + o * p.n * p.inner + c;
-  for (var k = lo; k < hi; k++) {
-    acc += vec4f(src4[row0 + order[k] * p.inner]);
+  let out0 = (o * p.m + r) * p.inner + c0;
+  let row0 = p.src_off + o * p.n * p.inner + c0;
+  for (var j = 0u; j < COLS; j++) {
+    var acc = vec4f(0.0);
+    if (HAS_BASE) {
+      acc = vec4f(base4[p.base_off + out0 + j * span]);
+    }
+    for (var k = lo; k < hi; k++) {
+      acc += vec4f(src4[row0 + j * span + order[k] * p.inner]);
+    }
+    out4[out0 + j * span] = vec4<T>(acc);
   }
-  out4[g] = vec4<T>(acc);
 }
