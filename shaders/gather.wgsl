@@ -13,6 +13,9 @@
 alias T = f32;
 
 override WG: u32 = 256u;
+// index_select4: vec4s per thread along the last dim, `span` vec4s apart, where the
+// iteration shape's last dim is span = (last dim in vec4s) / COLS.
+override COLS: u32 = 1u;
 
 struct Params {
   total: u32,
@@ -122,12 +125,19 @@ fn index_select4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   }
   let c = coords(g);
   let v = idx[p.idx_off + c.ax];
+  let span = dim_of(p.shape, p.rank - 1u);
+  let o0 = (g / span) * span * COLS + g % span;
   if (v >= p.axis_size) {
     report(v, c.ax);
-    out4[g] = vec4<T>(T(0.0));
+    for (var j = 0u; j < COLS; j++) {
+      out4[o0 + j * span] = vec4<T>(T(0.0));
+    }
     return;
   }
-  out4[g] = x4[p.x_off + c.xo + v * dim_of(p.xst, p.axis)];
+  let x0 = p.x_off + c.xo + v * dim_of(p.xst, p.axis);
+  for (var j = 0u; j < COLS; j++) {
+    out4[o0 + j * span] = x4[x0 + j * span];
+  }
 }
 
 @compute @workgroup_size(WG)

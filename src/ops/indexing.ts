@@ -149,14 +149,16 @@ export function indexSelectK(x: Tensor, axis: number, idx: Tensor, op: IndexOpNa
   const v4 =
     axis !== last && x.strides[last] === 1 && x.shape[last] % 4 === 0 && x.offset % 4 === 0 &&
     x.strides.every((s, d) => d === last || s % 4 === 0);
-  const vw = v4 ? 4 : 1;
-  const strides = x.strides.map((s, d) => (d === last ? s : s / vw));
-  if (v4) iter[last] /= 4;
+  const cols = v4 ? segCols(x.device, x.shape[last] / 4) : 1;
+  const vw = v4 ? 4 * cols : 1;
+  const strides = x.strides.map((s, d) => (d === last ? s : s / 4));
+  if (v4) iter[last] /= vw;
   x.device.dispatch({
     kernel: 'gather',
     entry: v4 ? 'index_select4' : 'index_select',
+    constants: v4 ? { COLS: cols } : {},
     dtype,
-    uniforms: paramsGather(out.size / vw, axis, x.shape[axis], x.offset / vw, idx.offset, errorTag(op, axis), iter, strides),
+    uniforms: paramsGather(out.size / vw, axis, x.shape[axis], v4 ? x.offset / 4 : x.offset, idx.offset, errorTag(op, axis), iter, v4 ? strides : x.strides),
     buffers: [x.storage.buffer, idx.storage.buffer, out.storage.buffer, errorBuffer(x.device)],
     workgroups: grid1d(out.size / vw),
     label: op,

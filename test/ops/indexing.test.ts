@@ -258,6 +258,12 @@ describe('index errors', () => {
     await expect(W.checkIndexErrors()).rejects.toThrow(/indexSelect: index 7 \(at position 1 of the index tensor\) is out of range for axis 1 of size 4/);
     await W.checkIndexErrors(); // cleared once reported
 
+    // The vec4 path (rows of 8): the bad row reads as zeros.
+    const rows = W.Tensor.fromArray([...Array(16).keys()], [2, 8]);
+    const y4 = W.indexSelect(rows, 0, W.Tensor.fromArray([1, 5], [2], 'i32'));
+    expect(Array.from(await y4.toArray())).toEqual([8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0]);
+    await expect(W.checkIndexErrors()).rejects.toThrow(/indexSelect: index 5 \(at position 1 of the index tensor\) is out of range for axis 0 of size 2/);
+
     W.gather(x, 0, W.Tensor.fromArray([0, 1, -3, 0], [1, 4], 'i32'));
     await expect(W.checkIndexErrors()).rejects.toThrow(/gather: index -3 \(at position 2 of the index tensor\) is out of range for axis 0 of size 2/);
 
