@@ -32,15 +32,36 @@ function range(l: Layout, seg: number, c: number): [number, number] {
   return chunkOf(s, e, c, l.C, l.es);
 }
 
-async function allGatherChain(ctx: AlgoCtx, l: Layout, buf: Uint8Array, own: number, c: number, stepBase: number): Promise<void> {
+/**
+ * Receives are posted for every step before the first send, so data never
+ * waits in the router's early buffers (no extra allocation or copy). That is
+ * safe: a peer can only send step s of a chunk after the ring has consumed
+ * everything this rank sent earlier for that chunk.
+ */
+function postAll(ctx: AlgoCtx, steps: { step: number; dest: Uint8Array }[]): Promise<void>[] {
+  const prev = mod(ctx.rank - 1, ctx.size);
+  return steps.map(({ step, dest }) => {
+    const p = ctx.recv(prev, step, dest);
+    p.catch(() => {}); // reported through the step that awaits it
+    return p;
+  });
+}
+
+async function allGatherChain(ctx: AlgoCtx, l: Layout, buf: Uint8Array, own: number, c: number, stepBase: number, recvs?: Promise<void>[]): Promise<void> {
   const n = ctx.size;
   const next = mod(ctx.rank + 1, n);
-  const prev = mod(ctx.rank - 1, n);
+  const posted =
+    recvs ??
+    postAll(
+      ctx,
+      Array.from({ length: n - 1 }, (_, s) => {
+        const [x, y] = range(l, mod(own - s - 1, n), c);
+        return { step: (stepBase + s) * l.C + c, dest: buf.subarray(x, y) };
+      }),
+    );
   for (let s = 0; s < n - 1; s++) {
     const [a, b] = range(l, mod(own - s, n), c);
-    const [x, y] = range(l, mod(own - s - 1, n), c);
-    const step = (stepBase + s) * l.C + c;
-    await Promise.all([ctx.send(next, step, buf.subarray(a, b)), ctx.recv(prev, step, buf.subarray(x, y))]);
+    await Promise.all([ctx.send(next, (stepBase + s) * l.C + c, buf.subarray(a, b)), posted[s]!]);
   }
 }
 
@@ -51,23 +72,33 @@ export async function ringAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DType,
   const l = layoutFor(ctx, (i) => segment(count, n, i), es);
   const own = mod(ctx.rank + 1, n);
   const next = mod(ctx.rank + 1, n);
-  const prev = mod(ctx.rank - 1, n);
-  const tmp = new Uint8Array(l.maxChunk * l.C);
+  // One scratch chunk per (chunk, reduce-scatter step): every receive is posted up front.
+  const tmp = new Uint8Array(l.maxChunk * l.C * (n - 1));
   const chain = async (c: number) => {
-    const t0 = c * l.maxChunk;
+    const rsDest = (s: number) => {
+      const [x, y] = range(l, mod(own - 2 - s, n), c);
+      const t0 = (c * (n - 1) + s) * l.maxChunk;
+      return tmp.subarray(t0, t0 + (y - x));
+    };
+    const rs = postAll(ctx, Array.from({ length: n - 1 }, (_, s) => ({ step: s * l.C + c, dest: rsDest(s) })));
+    const ag = postAll(
+      ctx,
+      Array.from({ length: n - 1 }, (_, s) => {
+        const [x, y] = range(l, mod(own - s - 1, n), c);
+        return { step: (n - 1 + s) * l.C + c, dest: buf.subarray(x, y) };
+      }),
+    );
     for (let s = 0; s < n - 1; s++) {
       const [a, b] = range(l, mod(own - 1 - s, n), c);
       const [x, y] = range(l, mod(own - 2 - s, n), c);
-      const t = tmp.subarray(t0, t0 + (y - x));
-      const step = s * l.C + c;
-      await Promise.all([ctx.send(next, step, buf.subarray(a, b)), ctx.recv(prev, step, t)]);
-      reduceInto(dtype, op, buf.subarray(x, y), t);
+      await Promise.all([ctx.send(next, s * l.C + c, buf.subarray(a, b)), rs[s]!]);
+      reduceInto(dtype, op, buf.subarray(x, y), rsDest(s));
     }
     if (op === 'avg') {
       const [a, b] = range(l, own, c);
       scaleInto(dtype, buf.subarray(a, b), n);
     }
-    await allGatherChain(ctx, l, buf, own, c, n - 1);
+    await allGatherChain(ctx, l, buf, own, c, n - 1, ag);
   };
   await Promise.all(Array.from({ length: l.C }, (_, c) => chain(c)));
 }
