@@ -5,6 +5,7 @@
 
 import { BufferPool } from './pool.ts';
 import { gpuAwait } from './wait.ts';
+import { Profiler, type KernelTime } from './profiler.ts';
 import { SHADER_SOURCES } from '../shaders.gen.ts';
 
 export type KernelDType = 'f32' | 'f16';
@@ -188,7 +189,20 @@ export class Device {
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new WebGPUError(`${spec.label ?? spec.kernel}: dispatch ${x}×${y}×${z} exceeds ${maxDim} workgroups per dimension`);
     }
-    const pass = this.computePass();
+    let pass: GPUComputePassEncoder;
+    if (this.profiler) {
+      // One pass per dispatch so each gets its own begin/end timestamps.
+      if (this.profiler.full) this.flush();
+      if (this.pass) {
+        this.pass.end();
+        this.pass = null;
+      }
+      if (!this.encoder) this.encoder = this.gpu.createCommandEncoder();
+      const tw = this.profiler.nextPass(spec.label ?? spec.kernel);
+      pass = this.pass = this.encoder.beginComputePass(tw ? { timestampWrites: tw } : {});
+    } else {
+      pass = this.computePass();
+    }
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
@@ -278,7 +292,9 @@ export class Device {
       this.retirePage(this.uniformPage);
       this.uniformPage = null;
     }
+    const afterSubmit = this.profiler?.beforeSubmit(this.encoder);
     this.gpu.queue.submit([this.encoder.finish()]);
+    afterSubmit?.();
     this.encoder = null;
     this.pending = 0;
     this.lastSubmitted = this.pendingLabels.splice(0);
@@ -359,6 +375,27 @@ export class Device {
   private checkUsable(): void {
     if (this.destroyed) throw new WebGPUError('the device has been destroyed');
     if (this.lostReason) throw new WebGPUError(`GPU device lost (${this.lostReason})`);
+  }
+
+  private profiler: Profiler | null = null;
+
+  /** Start timing every kernel with GPU timestamps (needs 'timestamp-query'). */
+  startProfiling(): void {
+    if (!this.features.has('timestamp-query')) throw new WebGPUError("profiling needs the adapter's 'timestamp-query' feature");
+    this.flush();
+    this.profiler ??= new Profiler(this.gpu);
+    this.profiler.reset();
+  }
+
+  /** Stop profiling; per-op GPU time, largest first. */
+  async stopProfiling(): Promise<KernelTime[]> {
+    if (!this.profiler) return [];
+    await this.sync();
+    const p = this.profiler;
+    this.profiler = null;
+    const rows = await gpuAwait(p.report());
+    p.destroy();
+    return rows;
   }
 
   get isDestroyed(): boolean {

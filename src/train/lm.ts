@@ -120,11 +120,12 @@ export function buildLmRun(device: Device, cfg: RunConfig, log: (l: string) => v
 export async function runLm(
   device: Device,
   cfg: RunConfig,
-  opts: { resume?: string | boolean; stopAtStep?: number; log?: (l: string) => void } = {},
+  opts: { resume?: string | boolean; stopAtStep?: number; profileSteps?: number; log?: (l: string) => void } = {},
 ): Promise<TrainResult & { run: LmRun }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const run = buildLmRun(device, cfg, log);
   run.trainer.o.stopAtStep = opts.stopAtStep;
+  run.trainer.o.profileSteps = opts.profileSteps;
   if (opts.resume) {
     const dir = typeof opts.resume === 'string' ? opts.resume : await run.trainer.checkpoints.latest();
     if (dir) await run.trainer.resume(dir);

@@ -16,6 +16,7 @@ import { CheckpointManager, loadCheckpoint } from '../checkpoint/manager.ts';
 import { assignParameters } from '../checkpoint/tensors.ts';
 import { MetricsLog } from './metrics.ts';
 import { Progress } from './progress.ts';
+import { formatProfile } from '../device/profiler.ts';
 
 /** A batch as the host sees it; `lossTokens` counts targets that carry loss. */
 export interface HostBatch {
@@ -56,6 +57,8 @@ export interface TrainerOptions {
   config: unknown;
   /** Stop (with a checkpoint) after this step, as an interrupted run would. */
   stopAtStep?: number;
+  /** Profile this many steps (after two warm-up steps) with GPU timestamps and print the table. */
+  profileSteps?: number;
 }
 
 export interface TrainResult {
@@ -172,7 +175,17 @@ export class Trainer<B extends HostBatch> {
       pending = null;
     };
     try {
+      const profileFrom = o.profileSteps ? this.step + 2 : -1;
       while (this.step < o.steps) {
+        if (this.step === profileFrom) {
+          await drain();
+          this.device.startProfiling();
+        }
+        if (o.profileSteps && this.step === profileFrom + o.profileSteps) {
+          await drain();
+          const rows = await this.device.stopProfiling();
+          progress.log(`GPU time per op over ${o.profileSteps} steps:\n${formatProfile(rows)}`);
+        }
         const lr = learningRate(this.step, { kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, minRatio: o.minLrRatio });
         this.optimizer.lr = lr;
         const micro: B[] = [];

@@ -32,17 +32,18 @@ export function register(program: Command): void {
     .description('train a model from a config file (YAML or JSON); dotted overrides like --train.lr 3e-4')
     .requiredOption('-c, --config <file>', 'run config (.yaml, .yml or .json)')
     .option('--resume [checkpoint]', 'resume from the latest complete checkpoint of the run, or from the given directory')
+    .option('--profile <steps>', 'time every kernel with GPU timestamps over this many steps and print a table', (v) => parseInt(v, 10))
     .option('--stop-at-step <n>', 'stop after this step with a checkpoint (continue later with --resume)', (v) => parseInt(v, 10))
     .allowUnknownOption(true)
     .allowExcessArguments(true)
-    .action(async (opts: { config: string; resume?: string | boolean; stopAtStep?: number }, cmd: Command) => {
+    .action(async (opts: { config: string; resume?: string | boolean; stopAtStep?: number; profile?: number }, cmd: Command) => {
       const cfg = loadRunConfig(opts.config, collectOverrides(cmd.args));
       const { initDevice } = await import('../../node.ts');
       const { runLm } = await import('../../train/lm.ts');
       const device = await initDevice();
       console.log(`webomni train '${cfg.name}' on ${device.adapter.description || device.adapter.vendor}`);
       try {
-        const r = await runLm(device, cfg, { resume: opts.resume, stopAtStep: opts.stopAtStep });
+        const r = await runLm(device, cfg, { resume: opts.resume, stopAtStep: opts.stopAtStep, profileSteps: opts.profile });
         console.log(
           `done: step ${r.step}, train loss ${r.lastLoss.toFixed(4)}, validation loss ${r.valLoss?.toFixed(4) ?? '—'}, ` +
             `${Math.round(r.tokensPerSecond)} tokens/s, ${r.seconds.toFixed(1)} s`,
