@@ -6,7 +6,7 @@
 import { Tensor } from '../tensor/tensor.ts';
 import { scope } from '../tensor/scope.ts';
 import { backward, noGrad } from '../autograd/index.ts';
-import { add } from '../ops/index.ts';
+import { add, checkCrossEntropyTargets, checkIndexErrors } from '../ops/index.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { clipGradNorm } from '../optim/clip.ts';
 import { learningRate, type ScheduleKind } from '../optim/schedule.ts';
@@ -114,8 +114,16 @@ export class Trainer<B extends HostBatch> {
     this.log(`resumed from ${dir} at step ${this.step}`);
   }
 
+  /** Surface data errors recorded by kernels (out-of-range token ids or targets). */
+  async checkDataErrors(): Promise<void> {
+    await checkIndexErrors(this.device);
+    await checkCrossEntropyTargets(this.device);
+  }
+
   async saveCheckpoint(): Promise<string> {
     await this.device.sync();
+    // Never checkpoint a state computed from invalid ids.
+    await this.checkDataErrors();
     const optState: Array<[string, Tensor]> = [];
     for (const [name, slots] of this.optimizer.namedState()) for (const [slot, t] of Object.entries(slots)) optState.push([`${name}.${slot}`, t]);
     const dir = await this.checkpoints.save(
@@ -162,6 +170,7 @@ export class Trainer<B extends HostBatch> {
     let pending: { step: number; loss: Tensor; lr: number } | null = null;
     let lastLoss = NaN;
     let valLoss: number | null = null;
+    let lastEvalStep = -1;
     let tps = 0;
     const drain = async () => {
       if (!pending) return;
@@ -220,6 +229,7 @@ export class Trainer<B extends HostBatch> {
         if (o.evalEvery > 0 && this.step % o.evalEvery === 0) {
           await drain();
           valLoss = await this.evaluate();
+          lastEvalStep = this.step;
           if (valLoss !== null) {
             this.metrics.write({ event: 'val', step: this.step, valLoss });
             progress.log(`step ${this.step}: validation loss ${valLoss.toFixed(4)}`);
@@ -237,6 +247,15 @@ export class Trainer<B extends HostBatch> {
         }
       }
       await drain();
+      await this.checkDataErrors();
+      // The report always ends with the validation loss of the final weights.
+      if (this.val && lastEvalStep !== this.step) {
+        valLoss = await this.evaluate();
+        if (valLoss !== null) {
+          this.metrics.write({ event: 'val', step: this.step, valLoss });
+          progress.log(`step ${this.step}: validation loss ${valLoss.toFixed(4)}`);
+        }
+      }
     } finally {
       progress.stop();
     }

@@ -1,11 +1,54 @@
 // `webomni start`: the main job run by `npm start` on the built-in default config.
-// Until the training workflow lands this is the spiral-classification demo.
+// Today: train the Brown-corpus language model (configs/lm-brown-tiny.yaml), then report
+// validation loss, throughput and a generated sample. `webomni demo` keeps the small
+// spiral-classification demo.
 import type { Command } from 'commander';
+import { collectOverrides, loadRunConfig } from './train.ts';
+
+export const DEFAULT_CONFIG = 'configs/lm-brown-tiny.yaml';
 
 export function register(program: Command): void {
   program
     .command('start')
-    .description('run the built-in default job (currently: train an MLP on the three-spirals problem)')
+    .description(`run the built-in default job: train ${DEFAULT_CONFIG} and sample from it`)
+    .option('-c, --config <file>', 'config to run instead of the default', DEFAULT_CONFIG)
+    .option('--fresh', 'ignore checkpoints of an earlier run of the same config')
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .action(async (opts: { config: string; fresh?: boolean }, cmd: Command) => {
+      const cfg = loadRunConfig(opts.config, collectOverrides(cmd.args));
+      const { initDevice } = await import('../../node.ts');
+      const { runLm } = await import('../../train/lm.ts');
+      const { generate } = await import('../../models/index.ts');
+      const device = await initDevice();
+      console.log(`webomni: training '${cfg.name}' on ${device.adapter.description || device.adapter.vendor} (${device.adapter.architecture || 'GPU'})`);
+      try {
+        // A finished earlier run is not retrained: resume() finds step == steps and only samples.
+        const r = await runLm(device, cfg, { resume: !opts.fresh });
+        const { model, tokenizer } = r.run;
+        const prompt = 'The jury said';
+        const ids = await generate(model, [...(tokenizer.bosId !== undefined ? [tokenizer.bosId] : []), ...tokenizer.encode(prompt)], {
+          maxNewTokens: 40,
+          temperature: 0.8,
+          topK: 40,
+          seed: cfg.seed,
+          stopIds: tokenizer.eosId !== undefined ? [tokenizer.eosId] : [],
+        });
+        console.log('');
+        console.log(`validation loss   ${r.valLoss?.toFixed(4) ?? '—'}`);
+        console.log(`train loss        ${r.lastLoss.toFixed(4)}`);
+        console.log(`tokens/s          ${Math.round(r.tokensPerSecond)}`);
+        console.log(`sample            ${prompt}${tokenizer.decode(ids)}`);
+        console.log(`run directory     ${r.run.runDir} (metrics.jsonl, checkpoints/)`);
+        r.run.trainer.dispose();
+      } finally {
+        device.destroy();
+      }
+    });
+
+  program
+    .command('demo')
+    .description('train a small MLP on the three-spirals problem (a quick check that training works)')
     .option('--steps <n>', 'training steps', (v) => parseInt(v, 10), 600)
     .option('--hidden <n>', 'hidden width', (v) => parseInt(v, 10), 64)
     .option('--lr <x>', 'learning rate', parseFloat, 0.01)
@@ -14,7 +57,6 @@ export function register(program: Command): void {
       const { initDevice } = await import('../../node.ts');
       const { trainSpirals } = await import('../../train/spiral-demo.ts');
       const device = await initDevice();
-      console.log(`webomni: ${device.adapter.description || device.adapter.vendor} (${device.adapter.architecture || 'unknown'})`);
       try {
         const r = await trainSpirals(device, { ...opts, pointsPerClass: 200, log: (l) => console.log(l) });
         if (!(r.loss < 0.5)) process.exitCode = 1;
