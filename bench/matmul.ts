@@ -1,7 +1,7 @@
 // Matmul GFLOP/s: webomni vs tfjs-backend-webgpu (same adapter, own process and Dawn copy)
 // and gpu.js (fastest mode that works here). Usage:
 //   npm run bench -- matmul [--tune] [--no-peers] [--peers=tfjs,gpujs] [--only=name,...]
-//                          [--min-ms=1500] [--gpujs-max-gflop=20]
+//                          [--min-ms=1500] [--gpujs-max-gflop=2.2]
 // --tune measures the kernel variants for each shape first (choices are cached per adapter in
 // ~/.cache/webomni/matmul-tuning.json and used by later runs); without it the cached or
 // heuristic choice runs. GPU time = wall time around device.sync() (a non-spinning wait) over
@@ -128,7 +128,7 @@ export async function run(args: string[]): Promise<void> {
   }
   if (peers.includes('gpujs')) {
     console.log('running gpu.js…');
-    const out = runPeer([join(here, 'peers', 'gpujs-matmul.cjs')], { shapes: cases, maxGflop: Number(flag(args, 'gpujs-max-gflop') ?? 20) });
+    const out = runPeer([join(here, 'peers', 'gpujs-matmul.cjs')], { shapes: cases, maxGflop: Number(flag(args, 'gpujs-max-gflop') ?? 2.2) });
     peerResults.push({ name: 'gpu.js', out });
     if ('mode' in out) {
       notes.push(
