@@ -126,7 +126,7 @@ describe('config errors', () => {
   it('a missing tokenizer file and an over-long document are clear errors', async () => {
     const cfg = tinyConfig(dir);
     cfg.tokenizer.path = join(dir, 'nope.tokenizer.json');
-    expect(() => runLm(W.getDevice(), cfg, { log: quiet })).rejects.toThrow(/tokenizer\.path: file not found: .*nope\.tokenizer\.json/);
+    await expect(runLm(W.getDevice(), cfg, { log: quiet })).rejects.toThrow(/tokenizer\.path: file not found: .*nope\.tokenizer\.json/);
     const { DecoderLM, DEFAULT_DECODER } = await import('../../src/models/index.ts');
     const m = new DecoderLM({ ...DEFAULT_DECODER, vocabSize: 10, dim: 8, layers: 1, heads: 2, kvHeads: 1, ffnDim: 8, maxSeqLen: 4 });
     const T = 6;
