@@ -38,6 +38,9 @@ import {
   transpose,
 } from '../ops/index.ts';
 import { scaleK } from '../ops/reduce.ts';
+import { contiguousK } from '../ops/kernels.ts';
+import { noGrad } from '../autograd/mode.ts';
+import { keep } from '../tensor/scope.ts';
 import { groupedMatmul, moeCombine, moePermute, moePlan, moeTopK, topkGather, type MoePlan } from '../ops/moe.ts';
 
 export type MoeScoring = 'softmax' | 'sigmoid';
@@ -186,5 +189,91 @@ export class MoE extends Module {
       this.last = null;
     }
     return x.rank === 2 ? r.out : reshape(r.out, x.shape);
+  }
+}
+
+/**
+ * Collects the MoE layers' training statistics: adds their aux/z penalties to a loss and
+ * accumulates tokens per expert, aux loss and z-loss on the GPU (no readback) until `read()`.
+ */
+export class MoEStatsTracker {
+  private load: Array<Tensor | null>;
+  private aux: Tensor | null = null;
+  private z: Tensor | null = null;
+  private forwards = 0;
+
+  constructor(readonly layers: MoE[]) {
+    this.load = layers.map(() => null);
+  }
+
+  get active(): boolean {
+    return this.layers.length > 0;
+  }
+
+  /**
+   * `loss` plus scale · Σ layer penalties in its gradient, while its value stays `loss`
+   * (loss + (p − stop(p))), so logged losses stay comparable with a dense model. `scale`
+   * is the micro-batch's share of the step (its loss tokens / normalizer). Also
+   * accumulates the statistics of the forward just run.
+   */
+  addPenalty(loss: Tensor, scale: number): Tensor {
+    const stats = this.layers.map((l) => l.last).filter((s): s is MoEStats => s !== null);
+    if (stats.length === 0) return loss;
+    const fresh = this.layers.map((l) => l.last);
+    for (const l of this.layers) l.last = null;
+    let pen = stats[0].penalty;
+    for (const s of stats.slice(1)) pen = add(pen, s.penalty);
+    pen = mulScalar(pen, scale);
+    const out = add(loss, sub(pen, contiguousK(pen)));
+    noGrad(() => {
+      const keepSum = (acc: Tensor | null, v: Tensor): Tensor => {
+        const next = keep(acc ? add(acc, v) : contiguousK(v));
+        acc?.release();
+        return next;
+      };
+      fresh.forEach((st, i) => {
+        if (st) this.load[i] = keepSum(this.load[i], st.tokensPerExpert);
+      });
+      let aux = stats[0].auxLoss;
+      let z = stats[0].zLoss;
+      for (const s of stats.slice(1)) {
+        aux = add(aux, s.auxLoss);
+        z = add(z, s.zLoss);
+      }
+      this.aux = keepSum(this.aux, aux);
+      this.z = keepSum(this.z, z);
+    });
+    this.forwards++;
+    return out;
+  }
+
+  /**
+   * Metrics since the last read (one small readback per tensor): per layer the fraction of
+   * routed tokens each expert received (`moeLoad`), the worst max/mean load ratio, the
+   * mean aux and z losses per layer, and tokens dropped (always 0: dropless routing).
+   */
+  async read(): Promise<Record<string, unknown>> {
+    if (this.forwards === 0) return {};
+    const n = this.forwards * this.layers.length;
+    const load: number[][] = [];
+    let imbalance = 0;
+    for (const t of this.load) {
+      if (!t) continue;
+      const c = Array.from(await t.toArray());
+      const total = c.reduce((s, v) => s + v, 0) || 1;
+      load.push(c.map((v) => Number((v / total).toFixed(4))));
+      imbalance = Math.max(imbalance, (Math.max(...c) * c.length) / total);
+    }
+    const aux = this.aux ? (await this.aux.item()) / n : null;
+    const z = this.z ? (await this.z.item()) / n : null;
+    this.reset();
+    return { moeLoad: load, moeMaxLoadRatio: Number(imbalance.toFixed(4)), moeAuxLoss: aux, moeZLoss: z, moeTokensDropped: 0 };
+  }
+
+  reset(): void {
+    for (const t of [...this.load, this.aux, this.z]) t?.release();
+    this.load = this.layers.map(() => null);
+    this.aux = this.z = null;
+    this.forwards = 0;
   }
 }

@@ -15,6 +15,7 @@ export * from './activation.ts';
 export * from './cross-entropy.ts';
 export * from './attention.ts';
 export * from './indexing.ts';
+export * from './moe.ts';
 export * from './media.ts';
 export { defineOp, NON_DIFFERENTIABLE, OpError, opError, registeredOps } from './registry.ts';
 

@@ -11,6 +11,8 @@ import { prepareBrown, loadTokenizer, saveTokenizer } from '../data/node.ts';
 import type { Tokenizer } from '../data/tokenizer/tokenizer.ts';
 import { Trainer, type BatchSource, type HostBatch, type TrainableModel, type TrainResult } from './trainer.ts';
 import type { RunConfig } from './schema.ts';
+import { MoE, MoEStatsTracker } from '../nn/moe.ts';
+import type { Generator } from '../ops/creation.ts';
 
 export interface LmBatch extends HostBatch {
   host: HostPackedBatch;
@@ -33,6 +35,11 @@ class LoaderSource implements BatchSource<LmBatch> {
 /** The DecoderLM seen by the trainer: uploads a host batch and returns its loss. */
 export class TrainableLM extends DecoderLM implements TrainableModel<LmBatch> {
   zLoss = 0;
+  /** MoE layers' aux/z penalties (added to the training loss) and load metrics. */
+  readonly moeStats = new MoEStatsTracker(this.layers.items.map((b) => b.mlp).filter((m): m is MoE => m instanceof MoE));
+  stepMetrics(): Promise<Record<string, unknown>> {
+    return this.moeStats.read();
+  }
   lossOn(b: LmBatch, normalizer: number): Tensor {
     const T = b.host.ids.length;
     const batch = {
@@ -41,8 +48,22 @@ export class TrainableLM extends DecoderLM implements TrainableModel<LmBatch> {
       positions: Tensor.fromArray(b.host.positions, [T], 'i32'),
       cuSeqlens: b.host.cuSeqlens,
     };
-    return this.loss(batch, { normalizer, zLoss: this.zLoss || undefined });
+    const loss = this.loss(batch, { normalizer, zLoss: this.zLoss || undefined });
+    return this.training && this.moeStats.active ? this.moeStats.addPenalty(loss, b.lossTokens / normalizer) : loss;
   }
+}
+
+/** The MoE feed-forward factory of `model.moe` (undefined for a dense model). */
+export function moeFeedForward(cfg: RunConfig): ((layer: number, gen: Generator) => MoE | null) | undefined {
+  const m = cfg.model;
+  const o = m.moe;
+  if (!o) return undefined;
+  if (m.activationCheckpointing) throw new Error('model.moe: activation checkpointing of MoE layers is not supported yet');
+  if (m.mlp !== 'swiglu') throw new Error('model.moe: experts are SwiGLU MLPs (set model.mlp: swiglu)');
+  return (layer, gen) =>
+    layer >= o.firstDenseLayers && (layer - o.firstDenseLayers) % o.everyNLayers === 0
+      ? new MoE({ ...o, dim: m.dim, generator: gen, initStd: m.initStd })
+      : null;
 }
 
 export function decoderConfig(cfg: RunConfig, vocabSize: number): DecoderConfig {
@@ -98,7 +119,7 @@ export function buildLmRun(device: Device, cfg: RunConfig, log: (l: string) => v
   const pack = { tokensPerBatch: cfg.data.tokensPerBatch, maxSeqLen: cfg.model.maxSeqLen, eosId, bosId: data.tokenizer.bosId };
   const trainLoader = new PackedLoader(data.train, { ...pack, shuffle: true, seed: cfg.seed, tail: 'carry' });
   const valLoader = new PackedLoader(data.val, { ...pack, shuffle: false, tail: 'carry' });
-  const model = new TrainableLM(decoderConfig(cfg, data.tokenizer.vocabSize));
+  const model = new TrainableLM(decoderConfig(cfg, data.tokenizer.vocabSize), moeFeedForward(cfg));
   model.zLoss = cfg.train.zLoss;
   log(
     `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters (${cfg.model.layers} layers, dim ${cfg.model.dim}, ` +

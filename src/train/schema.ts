@@ -4,6 +4,25 @@ import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
 
+/** Mixture-of-experts feed-forward layers (replacing the dense MLP where enabled). */
+export const MoeSchema = z
+  .object({
+    experts: positiveInt,
+    topK: positiveInt.default(2),
+    /** Hidden size of each expert. */
+    ffnDim: positiveInt,
+    sharedExperts: z.number().int().min(0).default(0),
+    sharedFfnDim: positiveInt.optional(),
+    scoring: z.enum(['softmax', 'sigmoid']).default('softmax'),
+    renormalize: z.boolean().default(true),
+    auxLossCoef: z.number().min(0).default(0.01),
+    zLossCoef: z.number().min(0).default(0.001),
+    /** MoE in every N-th layer from `firstDenseLayers` on (1: all of them). */
+    everyNLayers: positiveInt.default(1),
+    firstDenseLayers: z.number().int().min(0).default(0),
+  })
+  .strict();
+
 export const ModelSchema = z
   .object({
     type: z.literal('decoder').default('decoder'),
@@ -20,6 +39,7 @@ export const ModelSchema = z
     maxSeqLen: positiveInt.default(1024),
     initStd: z.number().positive().default(0.02),
     activationCheckpointing: z.boolean().default(false),
+    moe: MoeSchema.optional(),
   })
   .strict();
 
