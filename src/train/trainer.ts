@@ -33,6 +33,8 @@ export interface BatchSource<B extends HostBatch> {
 export interface TrainableModel<B extends HostBatch> extends Module {
   /** Sum-reduced loss divided by `normalizer` (so micro-batch losses add up to the mean). */
   lossOn(batch: B, normalizer: number): Tensor;
+  /** Extra metrics for a logged training step (e.g. MoE expert load), read after its loss. */
+  stepMetrics?(): Promise<Record<string, unknown>>;
 }
 
 export interface TrainerOptions {
@@ -179,7 +181,8 @@ export class Trainer<B extends HostBatch> {
       if (!Number.isFinite(v)) throw new Error(`loss became ${v} at step ${pending.step}: lower train.lr or enable train.gradClip`);
       lastLoss = v;
       losses.push({ step: pending.step, loss: v });
-      this.metrics.write({ event: 'train', step: pending.step, loss: v, lr: pending.lr, tokensPerSecond: tps });
+      const extra = this.model.stepMetrics && pending.step % o.logEvery === 0 ? await this.model.stepMetrics() : {};
+      this.metrics.write({ event: 'train', step: pending.step, loss: v, lr: pending.lr, tokensPerSecond: tps, ...extra });
       progress.update({ step: pending.step, loss: v, tokensPerSecond: tps, lr: pending.lr });
       pending = null;
     };
