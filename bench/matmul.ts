@@ -7,6 +7,7 @@
 // heuristic choice runs. GPU time = wall time around device.sync() (a non-spinning wait) over
 // a batch of dispatches in one submit, best of several repetitions after a warm-up.
 import { spawnSync } from 'node:child_process';
+import { loadavg, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDevice, Tensor, matmul, transpose, type Device } from '../src/node.ts';
@@ -99,6 +100,7 @@ export async function run(args: string[]): Promise<void> {
   const minMs = Number(flag(args, 'min-ms') ?? 1500);
   const peers = flag(args, 'no-peers') !== undefined ? [] : (flag(args, 'peers') ?? 'tfjs,gpujs').split(',');
   const notes: string[] = [];
+  const startLoad = loadavg()[0].toFixed(1);
 
   const device = await initDevice();
   const adapter = `${device.adapter.description || device.adapter.device} (${device.adapter.vendor}, ${device.adapter.architecture})`;
@@ -152,5 +154,7 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   for (const p of peerResults) if ('error' in p.out) notes.push(`${p.name} failed: ${p.out.error}`);
+  // Lavapipe runs on the host CPU: other processes' load changes the numbers directly.
+  notes.push(`host load average ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (1/5/15 min) on ${cpus().length} cores at the end of the run (start: ${startLoad})`);
   writeReport({ name: 'matmul', adapter, rows, notes });
 }
