@@ -4,7 +4,7 @@
 // that a dead peer fails every operation that depends on it at once.
 import type { MessagePort } from 'node:worker_threads';
 import { createTransport } from '../../transports/index.ts';
-import { DEFAULTS, LinkClosedError, type Link, type MessageHeader, type Transport, type TransportName } from '../../transports/types.ts';
+import { DEFAULTS, type Link, type MessageHeader, type Transport, type TransportName } from '../../transports/types.ts';
 import { DistError, DistTimeoutError, PeerFailureError } from './errors.ts';
 import { Router } from './router.ts';
 import type { StoreClient } from './store.ts';
@@ -55,11 +55,13 @@ export class Comm {
   readonly prefix: string;
   readonly log: (m: string) => void;
   readonly links = new Map<number, Link>();
-  /** Ranks known to be gone, with the reason. */
+  /** Ranks that died or broke the protocol, with the reason. */
   readonly failed = new Map<number, Error>();
+  /** Ranks that closed their links in an orderly way (finished before us). */
+  readonly left = new Set<number>();
   readonly active = new Map<number, ActiveOp>();
   private readonly groupNames = new Map<number, string>();
-  private abortHandlers: ((src: number, groupId: number, seq: number, reason: string) => void)[] = [];
+  private abortHandlers: ((src: number, groupId: number, seq: number, reason: string, failedRank?: number) => void)[] = [];
   private transport!: Transport;
   private nextWork = 1;
   destroyed = false;
@@ -96,7 +98,7 @@ export class Comm {
     return this.nextWork++;
   }
 
-  onAbort(fn: (src: number, groupId: number, seq: number, reason: string) => void): void {
+  onAbort(fn: (src: number, groupId: number, seq: number, reason: string, failedRank?: number) => void): void {
     this.abortHandlers.push(fn);
   }
 
@@ -172,7 +174,10 @@ export class Comm {
   private peerGone(p: number, err: Error | null): void {
     if (this.destroyed) return;
     const reason = err ? err.message : `rank ${p} closed its connections (left the job)`;
-    if (!this.failed.has(p)) this.failed.set(p, err ?? new LinkClosedError(p, reason));
+    // A rank that finished first may already have sent everything we still
+    // need: only operations that wait on it for more data fail.
+    if (err && !this.failed.has(p)) this.failed.set(p, err);
+    else if (!err) this.left.add(p);
     if (err) this.log(`rank ${p} failed: ${reason}`);
     for (const op of [...this.active.values()]) {
       if (!op.ranks.includes(p)) continue;
@@ -186,7 +191,7 @@ export class Comm {
   async sendTo(peer: number, h: MessageHeader, data: Uint8Array): Promise<void> {
     const link = this.links.get(peer);
     const gone = this.failed.get(peer);
-    if (gone || !link || link.closed) throw new PeerFailureError(peer, `cannot send to rank ${peer}: ${gone?.message ?? 'no link'}`);
+    if (gone || !link || link.closed) throw new PeerFailureError(peer, `cannot send to rank ${peer}: ${gone?.message ?? (this.left.has(peer) ? `rank ${peer} already left the job` : 'no link')}`);
     try {
       await link.send(h, data);
     } catch (e) {
@@ -195,17 +200,18 @@ export class Comm {
   }
 
   /** Tells group peers that this rank gave up on (group, seq), so they fail fast too. */
-  broadcastAbort(ranks: readonly number[], groupId: number, seq: number, reason: string): void {
+  broadcastAbort(ranks: readonly number[], groupId: number, seq: number, reason: string, failedRank?: number): void {
     for (const p of ranks) {
-      if (p === this.rank) continue;
-      this.links.get(p)?.sendControl({ t: 'abort', group: groupId, seq, reason });
+      if (p === this.rank || p === failedRank) continue;
+      this.links.get(p)?.sendControl({ t: 'abort', group: groupId, seq, reason, ...(failedRank === undefined ? {} : { failedRank }) });
     }
   }
 
   private onControl(src: number, body: unknown): void {
-    const b = body as { t?: unknown; group?: unknown; seq?: unknown; reason?: unknown };
+    const b = body as { t?: unknown; group?: unknown; seq?: unknown; reason?: unknown; failedRank?: unknown };
     if (b?.t === 'abort' && typeof b.group === 'number' && typeof b.seq === 'number') {
-      for (const h of this.abortHandlers) h(src, b.group, b.seq, String(b.reason ?? 'no reason given'));
+      const fr = typeof b.failedRank === 'number' ? b.failedRank : undefined;
+      for (const h of this.abortHandlers) h(src, b.group, b.seq, String(b.reason ?? 'no reason given'), fr);
       return;
     }
     this.log(`ignoring unknown control message from rank ${src}`);

@@ -73,9 +73,9 @@ export class ProcessGroup {
     this.rank = ranks.indexOf(comm.rank);
     this.size = ranks.length;
     comm.nameGroup(id, `"${name}" [${ranks.join(',')}]`);
-    comm.onAbort((src, groupId, seq, reason) => {
+    comm.onAbort((src, groupId, seq, reason, failedRank) => {
       if (groupId !== this.id) return;
-      this.abortFrom(src, seq, reason);
+      this.abortFrom(src, seq, reason, failedRank);
     });
   }
 
@@ -162,9 +162,9 @@ export class ProcessGroup {
       if (!(e instanceof PeerFailureError) || this.broken === null) this.broken ??= e;
       comm.router.cancel(workId, e);
       work.reject(e);
-      if (tellPeers) comm.broadcastAbort(this.ranks, this.id, seq, `rank ${comm.rank}: ${e.message}`);
+      if (tellPeers) comm.broadcastAbort(this.ranks, this.id, seq, `rank ${comm.rank}: ${e.message}`, (e as PeerFailureError).failedRank);
     };
-    const op: ActiveOp = { workId, groupId: this.id, seq, ranks: this.ranks, fail: (e) => fail(e, false) };
+    const op: ActiveOp = { workId, groupId: this.id, seq, ranks: this.ranks, fail: (e) => fail(e, e instanceof PeerFailureError && !(e as { fromAbort?: boolean }).fromAbort) };
     comm.active.set(workId, op);
     comm.router.expect(this.id, seq, sig, workId, (e) => fail(e, true));
     timer = setTimeout(() => {
@@ -180,7 +180,14 @@ export class ProcessGroup {
       chunkBytes: comm.chunkBytes,
       send: (peer, step, data) => comm.sendTo(this.globalRank(peer), { ...header, step }, data),
       // The router keys by global rank; waitingOn reports group ranks translated above.
-      recv: (peer, step, dest) => comm.router.recv(FrameType.Data, this.globalRank(peer), this.id, seq, step, 0, dest, workId),
+      recv: (peer, step, dest) => {
+        const g = this.globalRank(peer);
+        // A rank that already left can only satisfy receives whose data is here.
+        if (comm.left.has(g) && !comm.router.hasEarly(FrameType.Data, g, this.id, seq, step, 0)) {
+          return Promise.reject(new PeerFailureError(g, `rank ${g} left the job before sending step ${step}`));
+        }
+        return comm.router.recv(FrameType.Data, g, this.id, seq, step, 0, dest, workId);
+      },
     };
     body(ctx).then(
       () => {
@@ -188,14 +195,18 @@ export class ProcessGroup {
         finish();
         work.resolve(result);
       },
-      (e: Error) => fail(e, !(e instanceof PeerFailureError)),
+      // Peers are told about every failure, so they all name the same culprit
+      // even if this rank noticed it first.
+      (e: Error) => fail(e, true),
     );
     return work;
   }
 
-  private abortFrom(src: number, seq: number, reason: string): void {
-    for (const op of this.comm.active.values()) {
-      if (op.groupId === this.id && op.seq === seq) op.fail(new DistError(`aborted by rank ${src}: ${reason}`));
+  private abortFrom(src: number, seq: number, reason: string, failedRank?: number): void {
+    const err = () => (failedRank === undefined ? new DistError(`aborted by rank ${src}: ${reason}`) : new PeerFailureError(failedRank, `aborted by rank ${src} because rank ${failedRank} failed: ${reason}`));
+    for (const op of [...this.comm.active.values()]) {
+      // Only abort what is running; an abort must not echo back and forth.
+      if (op.groupId === this.id && op.seq === seq) op.fail(Object.assign(err(), { fromAbort: true }));
     }
     this.broken ??= new DistError(`rank ${src} aborted op #${seq}: ${reason}`);
   }
@@ -350,7 +361,9 @@ export class ProcessGroup {
     const io =
       kind === 'send'
         ? comm.sendTo(g, { type: FrameType.P2P, group: this.id, seq, step: 0, op: OpCode.send, dtype, redop: 0, flags: 0, count: buf.length, aux: tag }, bytes)
-        : comm.router.recv(FrameType.P2P, g, this.id, seq, 0, tag, bytes, workId);
+        : comm.left.has(g) && !comm.router.hasEarly(FrameType.P2P, g, this.id, seq, 0, tag)
+          ? Promise.reject(new PeerFailureError(g, `rank ${g} left the job before sending`))
+          : comm.router.recv(FrameType.P2P, g, this.id, seq, 0, tag, bytes, workId);
     io.then(
       () => {
         if (work.completed) return;

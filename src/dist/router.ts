@@ -184,6 +184,11 @@ export class Router implements FrameSink {
     });
   }
 
+  /** True if a message with this key has (at least partly) arrived before its receive. */
+  hasEarly(type: FrameType, src: number, group: number, seq: number, step: number, aux: number): boolean {
+    return this.early.has(key(type, src, group, seq, step, type === FrameType.P2P ? aux : 0));
+  }
+
   /** Fails every receive owned by `owner` (a collective that timed out or failed). */
   cancel(owner: number, err: Error): void {
     for (const [k, p] of this.posted) {

@@ -3,6 +3,9 @@
 // all-reduce across two network namespaces joined by a veth pair.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, alive } from './harness.ts';
 
@@ -36,8 +39,10 @@ describe('webomni launch', () => {
   }, 60_000);
 
   it('tears every rank down when one fails and exits with its code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wo-launch-'));
     const t0 = Date.now();
-    const r = await run(['launch', '--nproc', '3', '--', 'test/dist/launch-fixture.ts', 'fail']);
+    const r = await run(['launch', '--nproc', '3', '--', 'test/dist/launch-fixture.ts', 'fail'], { LAUNCH_FIXTURE_DIR: dir });
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code).toBe(7);
     expect(Date.now() - t0).toBeLessThan(20_000);
     expect(r.err).toMatch(/\[launcher\] rank 1 exited with code 7; stopping the other ranks/);

@@ -268,6 +268,7 @@ export async function deviceTensor(world: World): Promise<Report> {
     const b = W.Tensor.fromArray(Float32Array.from({ length: 1000 }, (_, i) => (world.rank === 1 ? i : -1)), [1000]);
     await broadcastDevice(world, tensorBridge, b, 1, { chunkElems: 300 });
     c.close('tensor broadcast', (await b.toArray()) as Float32Array, Array.from({ length: 1000 }, (_, i) => i), 0);
+    await world.barrier();
   } finally {
     device.destroy();
   }
