@@ -1,0 +1,191 @@
+// Whisper-style audio encoder:
+//   clips (16 kHz mono host samples) → log-mel [frames, nMels] on the GPU (ops/melspec.ts,
+//   no gradient) → conv1d(k3, pad 1) → GELU → conv1d(k3, stride 2, pad 1) → GELU
+//   (ops/conv1d.ts, each clip convolved on its own) → + learned positions (restarting at
+//   0 in every clip) → blocks (bidirectional, no RoPE, one document per clip) → final
+//   norm → rows [Σ tokens, dim].
+// A clip of n samples has ⌊n / hop⌋ frames and ⌈frames / 2⌉ tokens: 1 s → 100 → 50.
+
+import { Tensor } from '../../tensor/tensor.ts';
+import { Module, ModuleList } from '../../nn/module.ts';
+import { makeNorm, type LayerNorm, type RMSNorm } from '../../nn/norm.ts';
+import { TransformerBlock } from '../../nn/block.ts';
+import type { SequenceLayout } from '../../nn/attention.ts';
+import { Generator, zeros } from '../../ops/creation.ts';
+import { add, conv1d, conv1dOutputLength, embedding, gelu, logMelFromClips, melMinSamples, mulScalar, type MelSpecOptions } from '../../ops/index.ts';
+import { registerEncoder } from '../registry.ts';
+import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
+import { EncoderInputError, cumulativeCounts, type AudioInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
+
+/** A Conv1d layer over packed sequences (weight [out, in, K] like PyTorch). */
+export class Conv1d extends Module {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number,
+    readonly opts: { stride?: number; padding?: number; generator?: Generator; initStd?: number; bias?: boolean } = {},
+  ) {
+    super();
+    const gen = opts.generator ?? new Generator(0);
+    const bound = 1 / Math.sqrt(inChannels * kernel);
+    const std = opts.initStd;
+    this.param('weight', std === undefined ? gen.uniform([outChannels, inChannels, kernel], -bound, bound) : gen.normal([outChannels, inChannels, kernel], 0, std));
+    if (opts.bias !== false) this.param('bias', std === undefined ? gen.uniform([outChannels], -bound, bound) : zeros([outChannels]));
+  }
+
+  /** x [T, in] packed sequences with boundaries `cuSeqlens` → [T_out, out]. */
+  forward(x: Tensor, cuSeqlens: readonly number[]): Tensor {
+    const bias = this.opts.bias !== false ? this.getParam('bias') : null;
+    return conv1d(x, this.getParam('weight'), bias, { stride: this.opts.stride ?? 1, padding: this.opts.padding ?? 0, cuSeqlens });
+  }
+
+  /** Output length of a sequence of `len` rows. */
+  outputLength(len: number): number {
+    return conv1dOutputLength(len, this.kernel, this.opts.stride ?? 1, this.opts.padding ?? 0);
+  }
+}
+
+export class AudioEncoder extends Module implements ModalityEncoder<AudioInput> {
+  readonly modality = 'audio';
+  readonly config: AudioEncoderConfig;
+  readonly conv1: Conv1d;
+  readonly conv2: Conv1d;
+  readonly blocks: ModuleList<TransformerBlock>;
+  readonly norm: RMSNorm | LayerNorm;
+  /** Options of the log-mel front end. */
+  readonly mel: Required<MelSpecOptions>;
+  /** Rows of the position table: tokens of a maxSeconds clip. */
+  readonly maxTokens: number;
+
+  constructor(config: AudioEncoderConfigInput | AudioEncoderConfig) {
+    super();
+    const c = (this.config = parseEncoderConfig('audio encoder', AudioEncoderSchema, config));
+    this.mel = {
+      sampleRate: c.sampleRate,
+      nFft: c.nFft,
+      winLength: c.winLength,
+      hopLength: c.hopLength,
+      nMels: c.nMels,
+      fMin: 0,
+      fMax: c.sampleRate / 2,
+      melScale: c.melScale,
+      melNorm: c.melNorm,
+      padMode: c.padMode,
+      logNorm: c.logNorm,
+    };
+    const gen = new Generator(c.seed);
+    this.conv1 = this.child('conv1', new Conv1d(c.nMels, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
+    this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
+    this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
+    this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));
+    this.blocks = this.child('blocks', new ModuleList<TransformerBlock>());
+    for (let i = 0; i < c.layers; i++) {
+      this.blocks.push(
+        new TransformerBlock({
+          dim: c.dim,
+          heads: c.heads,
+          kvHeads: c.kvHeads,
+          ffnDim: c.ffnDim,
+          mlp: c.mlp,
+          norm: c.norm,
+          normEps: c.normEps,
+          causal: false,
+          rope: false,
+          bias: c.attnBias,
+          generator: gen,
+          initStd: c.initStd,
+        }),
+      );
+    }
+    this.norm = this.child('norm', makeNorm(c.norm, c.dim, c.normEps));
+  }
+
+  get outDim(): number {
+    return this.config.dim;
+  }
+
+  get pos_embed(): Tensor {
+    return this.getParam('pos_embed');
+  }
+
+  /** Smallest clip in samples (one frame; reflect padding needs more than nFft/2). */
+  get minSamples(): number {
+    return melMinSamples(this.mel);
+  }
+
+  /** Mel frames of a clip of `samples` samples. */
+  frameCount(samples: number): number {
+    return Math.floor(samples / this.config.hopLength);
+  }
+
+  /** Host-side: tokens a clip becomes; throws EncoderInputError for an empty, too short or too long clip or a wrong rate. */
+  tokenCount(input: AudioInput): number {
+    const c = this.config;
+    if (!input || !(input.samples instanceof Float32Array)) throw new EncoderInputError('an audio input needs its samples as a Float32Array');
+    if (input.sampleRate !== undefined && input.sampleRate !== c.sampleRate) {
+      throw new EncoderInputError(`audio sample rate ${input.sampleRate} Hz does not match the encoder's ${c.sampleRate} Hz (resample the clip first)`);
+    }
+    const n = input.samples.length;
+    if (n === 0) throw new EncoderInputError('audio clip is empty (0 samples)');
+    if (n < this.minSamples) {
+      throw new EncoderInputError(
+        `audio clip has ${n} samples; at least ${this.minSamples} are needed (${((1000 * this.minSamples) / c.sampleRate).toFixed(2)} ms at ${c.sampleRate} Hz)`,
+      );
+    }
+    const tokens = this.conv2.outputLength(this.conv1.outputLength(this.frameCount(n)));
+    if (tokens > this.maxTokens) {
+      throw new EncoderInputError(
+        `audio clip of ${(n / c.sampleRate).toFixed(2)} s gives ${tokens} tokens, more than the ${this.maxTokens} positions of this encoder (config maxSeconds ${c.maxSeconds})`,
+      );
+    }
+    return tokens;
+  }
+
+  encode(inputs: readonly AudioInput[]): EncoderOutput {
+    if (inputs.length === 0) throw new EncoderInputError('audio encoder: encode() needs at least one clip (use dummy() for none)');
+    inputs.forEach((a, i) => {
+      try {
+        this.tokenCount(a);
+      } catch (e) {
+        if (e instanceof EncoderInputError) throw new EncoderInputError(`audio encoder, clip ${i}: ${e.message}`);
+        throw e;
+      }
+    });
+    const { mel, frames } = logMelFromClips(
+      inputs.map((a) => a.samples),
+      this.mel,
+    );
+    return this.forwardMel(mel, frames);
+  }
+
+  /** The encoder after the front end: log-mel rows [Σ frames, nMels] of clips with `frames` frames each. */
+  forwardMel(mel: Tensor, frames: readonly number[]): EncoderOutput {
+    const cu0 = cumulativeCounts(frames);
+    let x = gelu(this.conv1.forward(mel, cu0));
+    const cu1 = cumulativeCounts(frames.map((f) => this.conv1.outputLength(f)));
+    x = gelu(this.conv2.forward(x, cu1));
+    const counts = frames.map((f) => this.conv2.outputLength(this.conv1.outputLength(f)));
+    const total = counts.reduce((a, b) => a + b, 0);
+    const pos = new Int32Array(total);
+    let k = 0;
+    for (const n of counts) {
+      if (n > this.maxTokens) throw new EncoderInputError(`audio encoder: a clip of ${n} tokens exceeds the ${this.maxTokens} positions`);
+      for (let i = 0; i < n; i++) pos[k++] = i;
+    }
+    const positions = Tensor.fromArray(pos, [total], 'i32');
+    x = add(x, embedding(this.pos_embed, positions));
+    const cuSeqlens = cumulativeCounts(counts);
+    const layout: SequenceLayout = { positions, cuSeqlens };
+    for (const block of this.blocks) x = block.forward(x, layout);
+    x = this.norm.forward(x);
+    return { embeddings: x, tokenCounts: counts, cuSeqlens };
+  }
+
+  /** The shortest valid silent clip through the whole encoder, times 0 (see ModalityEncoder.dummy). */
+  dummy(): EncoderOutput {
+    const out = this.encode([{ samples: new Float32Array(this.minSamples) }]);
+    return { ...out, embeddings: mulScalar(out.embeddings, 0) };
+  }
+}
+
+registerEncoder('audio', (config) => new AudioEncoder(config as AudioEncoderConfigInput));
