@@ -1,7 +1,7 @@
 // Every matmul kernel variant, forced through the selector's override hook, against the
 // float64 reference: odd sizes across tile edges, transposed operands (views), broadcast
 // batches, k = 0 / m = 0 edges, f16, error messages, and the tuner.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import * as W from '../../src/node.ts';
 import { matmul as refMatmul } from '../reference/nd.ts';
 import { checkOp } from '../helpers/check.ts';
 import { useDevice } from '../helpers/device.ts';
-import { matmulLaunches, tuneMatmul, setMatmulTuneStore, loadMatmulTuning, clearMatmulTuning } from '../../src/ops/matmul.ts';
+import { matmulLaunches, probeSubgroupSize, tuneMatmul, setMatmulTuneStore, loadMatmulTuning, clearMatmulTuning } from '../../src/ops/matmul.ts';
 import {
   chooseMatmulKernel,
   heuristicMatmulKernel,
@@ -34,6 +34,10 @@ const VARIANTS: MatmulKernel[] = [
 ];
 
 afterEach(() => setMatmulOverride(null));
+// Measure the subgroup size so `sgb` is exercised on every adapter where it may run.
+beforeAll(async () => {
+  await probeSubgroupSize(ctx.device);
+});
 
 const mm = (a: W.Tensor, b: W.Tensor) => W.matmul(a, b);
 const fwd = (shape: number[], transposed = false) => ({ shape, grad: false, transposed });
