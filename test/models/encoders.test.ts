@@ -199,6 +199,61 @@ describe('dummy forward (a batch without the modality)', () => {
   }
 });
 
+describe('memory and a realistic tiny batch', () => {
+  it('forward + backward in a scope: pool live bytes flat across steps (both encoders)', async () => {
+    const vis = new W.VisionEncoder(VISION);
+    const aud = new W.AudioEncoder(AUDIO);
+    const step = async () => {
+      await W.scopeAsync(async () => {
+        for (const out of [vis.encode([hostImage(1), hostImage(2)]), aud.encode([clip(3000, 1), clip(1700, 2)]), vis.dummy(), aud.dummy()]) {
+          W.backward(W.zeroContribution(out.embeddings));
+        }
+        await dev.device.sync();
+      });
+      for (const p of [...vis.parameters(), ...aud.parameters()]) {
+        p.grad?.release();
+        p.grad = null;
+      }
+    };
+    await step();
+    const live = dev.device.pool.snapshot.liveBytes;
+    for (let i = 0; i < 3; i++) await step();
+    expect(dev.device.pool.snapshot.liveBytes).toBe(live);
+    vis.dispose();
+    aud.dispose();
+  });
+
+  it('16 images 28×28 and 8 one-second clips: forward + backward (timed)', async () => {
+    const vis = new W.VisionEncoder({ imageSize: 28, patchSize: 4, channels: 1, dim: 64, layers: 2, heads: 4 });
+    const aud = new W.AudioEncoder({ dim: 64, layers: 2, heads: 4 });
+    const imgs = Array.from({ length: 16 }, (_, i) => hostImage(100 + i, 1, 28, 28));
+    const clips = Array.from({ length: 8 }, (_, i) => clip(16000, 200 + i));
+    for (const [name, enc, inputs, tokens] of [
+      ['vision', vis, imgs, 16 * 49],
+      ['audio', aud, clips, 8 * 50],
+    ] as const) {
+      const times: number[] = [];
+      for (let it = 0; it < 3; it++) {
+        const t0 = performance.now();
+        await W.scopeAsync(async () => {
+          const out = (enc as W.ModalityEncoder<unknown>).encode(inputs as unknown[]);
+          expect(out.embeddings.shape).toEqual([tokens, 64]);
+          W.backward(out.embeddings, W.onesLike(out.embeddings));
+          await dev.device.sync();
+        });
+        times.push(performance.now() - t0);
+        for (const p of enc.parameters()) {
+          p.grad?.release();
+          p.grad = null;
+        }
+      }
+      console.log(`${name} encoder forward+backward (${tokens} tokens): ${times.map((t) => t.toFixed(0)).join(' / ')} ms (first includes pipeline compiles)`);
+    }
+    vis.dispose();
+    aud.dispose();
+  });
+});
+
 describe('projector, registry and configs', () => {
   it('projector maps encoder rows to the LLM width (Linear → GELU → Linear) with gradients', async () => {
     const proj = new W.Projector({ inDim: 4, hidden: 6, outDim: 3, seed: 3 });

@@ -23,7 +23,7 @@ import { EncoderInputError, cumulativeCounts, type EncoderOutput, type ImageInpu
 export function imageDims(input: ImageInput): [number, number, number] {
   if (input instanceof Tensor) {
     if (input.rank !== 3) throw new EncoderInputError(`an image tensor must be [C, H, W], got ${fmtShape(input.shape)}`);
-    if (input.dtype !== 'f32' && input.dtype !== 'f16') throw new EncoderInputError(`an image tensor must be float, got ${input.dtype}`);
+    if (input.dtype !== 'f32') throw new EncoderInputError(`an image tensor must be f32, got ${input.dtype}`);
     return [input.shape[0], input.shape[1], input.shape[2]];
   }
   const { data, channels, height, width } = input;
