@@ -150,12 +150,19 @@ export function splitCount(device: Device, k: MatmulKernel, p: MatmulProblem): n
 
 export function heuristicMatmulKernel(device: Device, p: MatmulProblem): MatmulKernel {
   const { m, n, k, batch } = p;
+  const software = isSoftwareAdapter(device);
+  // CPU SIMD adapters: the subgroup-broadcast kernel wins at every shape measured there
+  // (including skinny long-K ones, as long as there are ≥ 2 workgroups for the cores).
+  if (software && m >= 8 && n >= 16 && subgroupKernelUsable(device)) {
+    const wg = n <= 64 ? 16 : 32;
+    const groups = Math.ceil(n / (4 * wg)) * Math.ceil(m / 16) * batch;
+    if (groups >= 2 || k < 1024) return { entry: 'sgb', wgx: wg, wgy: 1 };
+  }
   // Few output tiles but a long reduction: split K so every core/SM has work.
   const tiles = Math.ceil(m / 32) * Math.ceil(n / 64) * batch;
   if (k >= 1024 && k >= 4 * Math.max(m, n) && tiles < 16) return { entry: 'splitk', wgx: 8, wgy: 8, splits: 0 };
   if (m * n < 4096 || m < 4 || n < 8) return { entry: 'simple', wgx: 16, wgy: 16 };
-  if (isSoftwareAdapter(device)) {
-    if (m >= 16 && n >= 64 && subgroupKernelUsable(device)) return { entry: 'sgb', wgx: 32, wgy: 1 };
+  if (software) {
     if (m >= 8 && n >= 64 && p.bVec4) return { entry: 'rows4', wgx: 32, wgy: 1 };
     return { entry: 'blocked8', wgx: 8, wgy: 8 };
   }

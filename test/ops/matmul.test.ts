@@ -136,7 +136,7 @@ describe('selector and tuner', () => {
       m, n, k, batch: extra.batch ?? 1, aT: false, bT: false, bVec4: extra.bVec4 ?? true,
     });
     expect(heuristicMatmulKernel(d, p(2, 3, 4)).entry).toBe('simple');
-    expect(heuristicMatmulKernel(d, p(64, 64, 8192)).entry).toBe('splitk');
+    expect(['splitk', 'sgb']).toContain(heuristicMatmulKernel(d, p(64, 64, 8192)).entry);
     expect(heuristicMatmulKernel(d, p(8, 12, 1500)).entry).toBe('splitk');
     const big = heuristicMatmulKernel(d, p(1024, 1024, 1024)).entry;
     expect(['sgb', 'rows4', 'blocked8', 'tiled']).toContain(big);
