@@ -145,7 +145,8 @@ export interface MultimodalLoaderState {
   fingerprint: string;
 }
 
-interface Built {
+/** One sample's token sequence (MultimodalLoader.build). */
+export interface BuiltSample {
   ids: number[];
   /** 1 where the token is a loss token. */
   loss: Uint8Array;
@@ -178,7 +179,7 @@ export class MultimodalLoader {
   private cursor = 0;
   private batches = 0;
   private skipped = 0;
-  private pending: { epoch: number; cursor: number; built: Built } | null = null;
+  private pending: { epoch: number; cursor: number; built: BuiltSample } | null = null;
   private busy = false;
 
   constructor(samples: readonly ManifestSample[], opts: MultimodalLoaderOptions) {
@@ -227,10 +228,10 @@ export class MultimodalLoader {
   }
 
   /** Token sequence of one sample (decodes its media). */
-  async build(s: ManifestSample): Promise<Built> {
+  async build(s: ManifestSample): Promise<BuiltSample> {
     const ids: number[] = [];
     const loss: number[] = [];
-    const media: Built['media'] = [];
+    const media: BuiltSample['media'] = [];
     const sp = this.ids;
     let text = 0;
     let image = 0;
@@ -298,7 +299,7 @@ export class MultimodalLoader {
 
   private async nextInner(): Promise<MultimodalBatch> {
     const T = this.tokensPerBatch;
-    const parts: { s: ManifestSample; b: Built }[] = [];
+    const parts: { s: ManifestSample; b: BuiltSample }[] = [];
     let used = 0;
     let lastInEpoch = false;
     let epoch = this.epoch;
@@ -317,7 +318,7 @@ export class MultimodalLoader {
       // 2n consecutive skips cover a whole epoch: every sample is bad.
       if (parts.length === 0 && skippedInCall >= 2 * this.samples.length) throw new MultimodalLoaderError('every sample was skipped (skipBad): nothing to batch');
       const s = this.samples[this.order[this.cursor]];
-      let b: Built;
+      let b: BuiltSample;
       if (this.pending && this.pending.epoch === this.epoch && this.pending.cursor === this.cursor) b = this.pending.built;
       else {
         try {
@@ -350,7 +351,7 @@ export class MultimodalLoader {
     return this.assemble(parts, used, epoch, lastInEpoch);
   }
 
-  private assemble(parts: { s: ManifestSample; b: Built }[], n: number, epoch: number, lastInEpoch: boolean): MultimodalBatch {
+  private assemble(parts: { s: ManifestSample; b: BuiltSample }[], n: number, epoch: number, lastInEpoch: boolean): MultimodalBatch {
     const ids = new Int32Array(n);
     const targets = new Int32Array(n).fill(IGNORE_INDEX);
     const positions = new Int32Array(n);

@@ -53,7 +53,7 @@ export interface MediaIO {
   /** Decompress gzip (needed for .gz IDX files). */
   gunzip?(bytes: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** Decode a PNG to pixels (8-bit; any channel layout). */
-  decodePng?(bytes: Uint8Array): RawImage;
+  decodePng?(bytes: Uint8Array): RawImage | Promise<RawImage>;
 }
 
 /** Turns a manifest media segment (with its resolved path) into an encoder input. */
@@ -90,7 +90,7 @@ export function createMediaLoader(io: MediaIO, cfg: MediaConfig = {}): MediaLoad
         if (isPng(b)) {
           if (seg.index !== undefined) throw new ImageError(`${path}: "index" is only for IDX files`);
           if (!io.decodePng) throw new ImageError(`${path}: PNG decoding is not available on this platform`);
-          raw = io.decodePng(b);
+          raw = await io.decodePng(b);
         } else if (isIdx(b)) {
           const idx = parseIdx(b, path);
           idxCache.set(path, idx);
