@@ -15,7 +15,7 @@ import { Generator, zeros } from '../../ops/creation.ts';
 import { add, conv1d, conv1dOutputLength, embedding, gelu, logMelFromClips, melMinSamples, mulScalar, type MelSpecOptions } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
 import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
-import { EncoderInputError, cumulativeCounts, type AudioInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
+import { EncoderInputError, cumulativeCounts, type AudioEncoderInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
 
 /** A Conv1d layer over packed sequences (weight [out, in, K] like PyTorch). */
 export class Conv1d extends Module {
@@ -45,7 +45,7 @@ export class Conv1d extends Module {
   }
 }
 
-export class AudioEncoder extends Module implements ModalityEncoder<AudioInput> {
+export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoderInput> {
   readonly modality = 'audio';
   readonly config: AudioEncoderConfig;
   readonly conv1: Conv1d;
@@ -119,7 +119,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioInput> 
   }
 
   /** Host-side: tokens a clip becomes; throws EncoderInputError for an empty, too short or too long clip or a wrong rate. */
-  tokenCount(input: AudioInput): number {
+  tokenCount(input: AudioEncoderInput): number {
     const c = this.config;
     if (!input || !(input.samples instanceof Float32Array)) throw new EncoderInputError('an audio input needs its samples as a Float32Array');
     if (input.sampleRate !== undefined && input.sampleRate !== c.sampleRate) {
@@ -141,7 +141,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioInput> 
     return tokens;
   }
 
-  encode(inputs: readonly AudioInput[]): EncoderOutput {
+  encode(inputs: readonly AudioEncoderInput[]): EncoderOutput {
     if (inputs.length === 0) throw new EncoderInputError('audio encoder: encode() needs at least one clip (use dummy() for none)');
     inputs.forEach((a, i) => {
       try {

@@ -22,7 +22,7 @@ import type { Module } from '../../nn/module.ts';
 import { mulScalar, sum } from '../../ops/index.ts';
 
 /** One image: a float tensor [C, H, W] (already normalised), or host pixels in that layout. */
-export type ImageInput = Tensor | HostImage;
+export type ImageEncoderInput = Tensor | HostImage;
 
 export interface HostImage {
   /** C·H·W floats, channel-major ([C, H, W] row-major), already normalised. */
@@ -33,7 +33,7 @@ export interface HostImage {
 }
 
 /** One mono audio clip (host samples, any length the front end accepts). */
-export interface AudioInput {
+export interface AudioEncoderInput {
   samples: Float32Array;
   /** Samples per second; when given it must equal the encoder's sampleRate (no resampling). */
   sampleRate?: number;

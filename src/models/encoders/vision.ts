@@ -17,10 +17,10 @@ import { Generator, zeros } from '../../ops/creation.ts';
 import { add, concat, mulScalar, patchify, permute, reshape } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
 import { VisionEncoderSchema, parseEncoderConfig, type VisionEncoderConfig, type VisionEncoderConfigInput } from './schema.ts';
-import { EncoderInputError, cumulativeCounts, type EncoderOutput, type ImageInput, type ModalityEncoder } from './types.ts';
+import { EncoderInputError, cumulativeCounts, type EncoderOutput, type ImageEncoderInput, type ModalityEncoder } from './types.ts';
 
 /** [C, H, W] of an image input, checked for consistency (host only). */
-export function imageDims(input: ImageInput): [number, number, number] {
+export function imageDims(input: ImageEncoderInput): [number, number, number] {
   if (input instanceof Tensor) {
     if (input.rank !== 3) throw new EncoderInputError(`an image tensor must be [C, H, W], got ${fmtShape(input.shape)}`);
     if (input.dtype !== 'f32') throw new EncoderInputError(`an image tensor must be f32, got ${input.dtype}`);
@@ -43,7 +43,7 @@ function positionsFor(counts: readonly number[]): Tensor {
   return Tensor.fromArray(pos, [total], 'i32');
 }
 
-export class VisionEncoder extends Module implements ModalityEncoder<ImageInput> {
+export class VisionEncoder extends Module implements ModalityEncoder<ImageEncoderInput> {
   readonly modality = 'image';
   readonly config: VisionEncoderConfig;
   readonly patch_embed: Linear;
@@ -96,7 +96,7 @@ export class VisionEncoder extends Module implements ModalityEncoder<ImageInput>
   }
 
   /** Host-side: tokens one image becomes; throws EncoderInputError for a wrong size or channel count. */
-  tokenCount(input: ImageInput): number {
+  tokenCount(input: ImageEncoderInput): number {
     this.checkDims(imageDims(input));
     return this.tokensPerImage;
   }
@@ -111,7 +111,7 @@ export class VisionEncoder extends Module implements ModalityEncoder<ImageInput>
     if (h !== eh || w !== ew) throw new EncoderInputError(`image size ${h}×${w} differs from this encoder's image size ${eh}×${ew} (config imageSize)`);
   }
 
-  encode(inputs: readonly ImageInput[]): EncoderOutput {
+  encode(inputs: readonly ImageEncoderInput[]): EncoderOutput {
     if (inputs.length === 0) throw new EncoderInputError('vision encoder: encode() needs at least one image (use dummy() for none)');
     inputs.forEach((im, i) => {
       try {
