@@ -1,5 +1,5 @@
 // MoE layer and MoE LM throughput. Usage:
-//   npm run bench -- moe [--cases=lm,wide] [--reps 3] [--lm-steps 4] [--no-lm] [--no-peers]
+//   npm run bench -- moe [--cases=lm,wide] [--reps 3] [--lm-steps 4] [--no-lm] [--no-peers] [--profile]
 //
 // Layer rows: forward + backward (input, router and every expert weight, aux and z losses
 // included) of one MoE SwiGLU layer, in ms, best of --reps after a warm-up:
@@ -27,6 +27,7 @@ import { moeLayer } from '../src/nn/moe.ts';
 import { clipGradNorm } from '../src/optim/clip.ts';
 import { loadRunConfig } from '../src/cli/commands/train.ts';
 import { buildLmRun } from '../src/train/lm.ts';
+import { formatProfile } from '../src/device/profiler.ts';
 import { row, writeReport, type BenchRow } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -226,6 +227,12 @@ export async function run(args: string[]): Promise<void> {
     const reset = () => clearGrads(w);
     const grouped = await timeIt(device, reps, () => stepGrouped(w, c), reset);
     const naive = await timeIt(device, reps, () => stepNaive(device, w, c), reset);
+    if (flag(args, 'profile') !== undefined) {
+      device.startProfiling();
+      await stepGrouped(w, c);
+      console.log(formatProfile(await device.stopProfiling()));
+      reset();
+    }
     ours.set(c.name, { grouped, naive });
     console.log(`${c.name}: grouped ${grouped.toFixed(1)} ms, naive ${naive.toFixed(1)} ms`);
     for (const t of Object.values(w)) t.release();

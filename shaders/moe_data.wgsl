@@ -9,6 +9,8 @@
 //   gather_wsum:   out[t, c] = Σ_{j<kk} w[t·kk + j] · x[idx[t·kk + j], c]   (combine)
 //   gather_scaled: out[r, c] = w[widx[r]] · x[idx[r], c]            (combine backward, rows)
 //   row_dot:       out[a] = Σ_c x[a / kk, c] · y[idx[a], c]          (combine backward, weights)
+//   swiglu_fused:  act[r, c] = silu(h[r, c]) · h[r, d + c] for h [rows, 2d] (gate | up halves of
+//                  the gate_up projection); swiglu_fused_bwd writes both halves of dh at once.
 alias T = f32;
 
 struct Params {
@@ -30,6 +32,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> widx: array<u32>;
 // row_dot
 @group(0) @binding(4) var<storage, read> y: array<T>;
+// swiglu_fused (h @1, act @2) and swiglu_fused_bwd (h @1, da @2, dh @3 = out)
+@group(0) @binding(2) var<storage, read_write> act: array<T>;
+@group(0) @binding(2) var<storage, read> da: array<T>;
 
 fn linear_id(gid: vec3u, nwg: vec3u) -> u32 {
   return gid.x + gid.y * nwg.x * 256u;
@@ -90,4 +95,39 @@ fn row_dot(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     s += f32(x[xr + c]) * f32(y[yr + c]);
   }
   out[a] = T(s);
+}
+
+fn sigm(v: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-v));
+}
+
+@compute @workgroup_size(256)
+fn swiglu_fused(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = linear_id(gid, nwg);
+  if (g >= p.rows * p.d) {
+    return;
+  }
+  let r = g / p.d;
+  let c = g % p.d;
+  let base = p.off_x + r * 2u * p.d + c;
+  let gv = f32(x[base]);
+  act[g] = T(gv * sigm(gv) * f32(x[base + p.d]));
+}
+
+@compute @workgroup_size(256)
+fn swiglu_fused_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let g = linear_id(gid, nwg);
+  if (g >= p.rows * p.d) {
+    return;
+  }
+  let r = g / p.d;
+  let c = g % p.d;
+  let base = p.off_x + r * 2u * p.d + c;
+  let gv = f32(x[base]);
+  let uv = f32(x[base + p.d]);
+  let s = sigm(gv);
+  let d = f32(da[p.off_y + g]);
+  let o = r * 2u * p.d + c;
+  out[o] = T(d * uv * s * (1.0 + gv * (1.0 - s)));
+  out[o + p.d] = T(d * gv * s);
 }

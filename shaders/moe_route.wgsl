@@ -13,6 +13,9 @@
 //                 f32, and the grouped-GEMM tile table: tile i = (expert, row0, row1, 0)
 //                 covering ≤ BM rows of one expert, tiles of expert e after those of e-1;
 //                 unused slots up to max_tiles get expert 0xffffffff (the tile exits).
+//   softmax_rows / softmax_rows_bwd, lse_rows / lse_rows_bwd: router softmax and
+//                 logsumexp (for the z-loss) with one thread per token — rows of E ≤ a
+//                 few hundred scores, where a workgroup per row would idle most lanes.
 // Everything is computed on the GPU so a layer launches without reading counts back.
 
 override BM: u32 = 32u;
@@ -179,5 +182,85 @@ fn plan_offsets(@builtin(local_invocation_index) li: u32) {
     let e = lo - 1u;
     let r0 = woff[e] + (i - wtile[e]) * BM;
     tiles[i] = vec4u(e, r0, min(r0 + BM, woff[e + 1u]), 0u);
+  }
+}
+
+// ---- Small-row softmax / logsumexp (one thread per row of p.e values, rows at p.off).
+// softmax_rows: in_f = logits, out2_f = probs. softmax_rows_bwd: in_f = probs (@1),
+// grad @2, out_f = dlogits. lse_rows: out2_f = lse[t]. lse_rows_bwd: in_f = logits, grad @2
+// (one per row), out_f = dlogits = grad · softmax.
+@group(0) @binding(2) var<storage, read> grad_in: array<f32>;
+// softmax_rows, lse_rows: output @2
+@group(0) @binding(2) var<storage, read_write> out2_f: array<f32>;
+
+fn row_max(row: u32) -> f32 {
+  var m = in_f[row];
+  for (var e = 1u; e < p.e; e++) {
+    m = max(m, in_f[row + e]);
+  }
+  return m;
+}
+
+fn row_sumexp(row: u32, m: f32) -> f32 {
+  var s = 0.0;
+  for (var e = 0u; e < p.e; e++) {
+    s += exp(in_f[row + e] - m);
+  }
+  return s;
+}
+
+@compute @workgroup_size(64)
+fn softmax_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= p.t) {
+    return;
+  }
+  let row = p.off + t * p.e;
+  let m = row_max(row);
+  let inv = 1.0 / row_sumexp(row, m);
+  for (var e = 0u; e < p.e; e++) {
+    out2_f[t * p.e + e] = exp(in_f[row + e] - m) * inv;
+  }
+}
+
+@compute @workgroup_size(64)
+fn softmax_rows_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= p.t) {
+    return;
+  }
+  let row = t * p.e;
+  let grow = p.off2 + t * p.e;
+  var dot = 0.0;
+  for (var e = 0u; e < p.e; e++) {
+    dot += in_f[row + e] * grad_in[grow + e];
+  }
+  for (var e = 0u; e < p.e; e++) {
+    out_f[row + e] = in_f[row + e] * (grad_in[grow + e] - dot);
+  }
+}
+
+@compute @workgroup_size(64)
+fn lse_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= p.t) {
+    return;
+  }
+  let row = p.off + t * p.e;
+  let m = row_max(row);
+  out2_f[t] = m + log(row_sumexp(row, m));
+}
+
+@compute @workgroup_size(64)
+fn lse_rows_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = linear_id(gid, nwg, 64u);
+  if (t >= p.t) {
+    return;
+  }
+  let row = p.off + t * p.e;
+  let m = row_max(row);
+  let scale = grad_in[p.off2 + t] / row_sumexp(row, m);
+  for (var e = 0u; e < p.e; e++) {
+    out_f[t * p.e + e] = exp(in_f[row + e] - m) * scale;
   }
 }

@@ -22,26 +22,33 @@ import { Generator } from '../ops/creation.ts';
 import {
   add,
   div,
-  logSoftmax,
   matmul,
   mean,
   mul,
   mulScalar,
-  narrow,
   reshape,
   sigmoid,
-  softmax,
   square,
   sub,
   sum,
-  swiglu,
   transpose,
 } from '../ops/index.ts';
 import { scaleK } from '../ops/reduce.ts';
 import { contiguousK } from '../ops/kernels.ts';
 import { noGrad } from '../autograd/mode.ts';
 import { keep } from '../tensor/scope.ts';
-import { groupedMatmul, moeCombine, moePermute, moePlan, moeTopK, topkGather, type MoePlan } from '../ops/moe.ts';
+import {
+  groupedMatmul,
+  moeCombine,
+  moePermute,
+  moePlan,
+  moeTopK,
+  routerLogSumExp,
+  routerSoftmax,
+  swigluFused,
+  topkGather,
+  type MoePlan,
+} from '../ops/moe.ts';
 
 export type MoeScoring = 'softmax' | 'sigmoid';
 
@@ -90,22 +97,21 @@ export function moeLayer(x: Tensor, routerWeight: Tensor, gateUp: Tensor, down: 
   }
   if (T === 0) throw new Error('moeLayer: no tokens');
   const logits = matmul(x, transpose(routerWeight));
-  const scores = r.scoring === 'sigmoid' ? sigmoid(logits) : softmax(logits);
+  const scores = r.scoring === 'sigmoid' ? sigmoid(logits) : routerSoftmax(logits);
   const indices = moeTopK(scores, k);
   let weights = topkGather(scores, indices);
   if (r.renormalize ?? true) weights = div(weights, sum(weights, 1, true));
   const plan = moePlan(indices, E);
   const xp = moePermute(x, plan);
   const h = groupedMatmul(xp, gateUp, plan);
-  const act = swiglu(narrow(h, 1, 0, F), narrow(h, 1, F, F));
+  const act = swigluFused(h);
   const yp = groupedMatmul(act, down, plan);
   const y = moeCombine(yp, weights, plan);
 
   const probs = r.scoring === 'sigmoid' ? div(scores, sum(scores, 1, true)) : scores;
   const frac = scaleK(plan.tokensPerExpert, 1 / (T * k));
   const auxLoss = mulScalar(sum(mul(mean(probs, 0), frac)), E);
-  const lse = sub(narrow(logits, 1, 0, 1), narrow(logSoftmax(logits), 1, 0, 1));
-  const zLoss = mean(square(reshape(lse, [T])));
+  const zLoss = mean(square(routerLogSumExp(logits)));
   return { y, auxLoss, zLoss, plan, indices, weights, logits };
 }
 

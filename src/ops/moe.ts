@@ -458,14 +458,14 @@ export const groupedMatmul: (x: Tensor, w: Tensor, plan: MoePlan) => Tensor = de
     const [needX, needW] = ctx.attrs.need as [boolean, boolean];
     if (needX) {
       // dx[q] = dy[q] · w[e]: B_e[k'=out, n'=in] = w[e, out, in].
-      gx = groupedRowsK('groupedMatmul.backward', g.t, w, w.strides[1], w.strides[2], k, planLike);
+      gx = groupedRowsK('groupedMatmul.backward.dx', g.t, w, w.strides[1], w.strides[2], k, planLike);
     }
     if (needW) {
       gw = Tensor.empty([E, n, k], w.dtype, w.device);
       const tile = GEMM_WG.WGX * 8;
       const rowsT = GEMM_WG.WGY * 8;
       gemmK(
-        'groupedMatmul.backward',
+        'groupedMatmul.backward.dw',
         'gemm_wgrad',
         { m: n, n: k, k: meta.rows, a: g.t, saM: n, saK: 1, b: x, sbE: 0, sbK: k, sbN: 1, c: gw, scE: n * k, ldc: k },
         offsets,
@@ -474,5 +474,109 @@ export const groupedMatmul: (x: Tensor, w: Tensor, plan: MoePlan) => Tensor = de
     }
     if (g.tmp) g.t.release();
     return [gx, gw];
+  },
+});
+
+// ------------------------------------------------------------------ router helpers
+
+function rowsK(op: string, entry: string, x: Tensor, outShape: number[], grad?: Tensor): Tensor {
+  if (x.rank !== 2 || x.dtype !== 'f32') throw opError(op, 'expects f32 [T, E]', x);
+  const [T, E] = x.shape;
+  const s = dense(x);
+  const g = grad ? dense(grad) : null;
+  const out = Tensor.empty(outShape, 'f32', x.device);
+  if (T > 0 && E > 0) {
+    x.device.dispatch({
+      kernel: 'moe_route',
+      entry,
+      uniforms: u32s(T, E, 0, s.t.offset, 0, 0, g?.t.offset ?? 0, 0),
+      buffers: g ? [s.t.storage.buffer, g.t.storage.buffer, out.storage.buffer] : [s.t.storage.buffer, out.storage.buffer],
+      workgroups: grid1d(T, 64),
+      label: op,
+    });
+  }
+  if (s.tmp) s.t.release();
+  if (g?.tmp) g.t.release();
+  return out;
+}
+
+/**
+ * Softmax over the last axis of router logits [T, E] (f32), one thread per token: for the
+ * small E of a router, where the general softmax's workgroup per row idles most lanes.
+ */
+export const routerSoftmax: (logits: Tensor) => Tensor = defineOp({
+  name: 'routerSoftmax',
+  forward(ctx, logits: Tensor) {
+    const y = rowsK('routerSoftmax', 'softmax_rows', logits, [...logits.shape]);
+    ctx.save(y);
+    return y;
+  },
+  backward(ctx, gy) {
+    const y = ctx.saved[0];
+    return [rowsK('routerSoftmax.backward', 'softmax_rows_bwd', y, [...y.shape], gy)];
+  },
+});
+
+/** logsumexp of each row of router logits [T, E] → [T] (for the router z-loss). */
+export const routerLogSumExp: (logits: Tensor) => Tensor = defineOp({
+  name: 'routerLogSumExp',
+  forward(ctx, logits: Tensor) {
+    ctx.save(logits);
+    return rowsK('routerLogSumExp', 'lse_rows', logits, [logits.shape[0]]);
+  },
+  backward(ctx, gy) {
+    const x = ctx.saved[0];
+    return [rowsK('routerLogSumExp.backward', 'lse_rows_bwd', x, [...x.shape], gy)];
+  },
+});
+
+/**
+ * SwiGLU of a fused gate/up projection: h [N, 2F] (gate = columns 0..F-1, up = F..2F-1) →
+ * silu(gate) · up [N, F]. The backward writes dh [N, 2F] in one kernel (no zero-filled
+ * halves to add).
+ */
+export const swigluFused: (h: Tensor) => Tensor = defineOp({
+  name: 'swigluFused',
+  forward(ctx, h: Tensor) {
+    const dtype = floatKernelType('swigluFused', h);
+    if (h.rank !== 2 || h.shape[1] % 2 !== 0) throw opError('swigluFused', 'expects [N, 2F]', h);
+    const [N, F2] = h.shape;
+    const F = F2 / 2;
+    const s = dense(h);
+    const out = Tensor.empty([N, F], h.dtype, h.device);
+    if (N * F > 0) {
+      h.device.dispatch({
+        kernel: 'moe_data',
+        entry: 'swiglu_fused',
+        dtype,
+        uniforms: u32s(N, F, 0, s.t.offset, 0, 0, 0, 0),
+        buffers: [s.t.storage.buffer, out.storage.buffer],
+        workgroups: grid1d(N * F),
+        label: 'swigluFused',
+      });
+    }
+    ctx.save(s.t);
+    if (s.tmp) s.t.release();
+    return out;
+  },
+  backward(ctx, gy) {
+    const h = ctx.saved[0];
+    const [N, F2] = h.shape;
+    const F = F2 / 2;
+    const g = dense(gy);
+    const dh = Tensor.empty([N, F2], h.dtype, h.device);
+    if (N * F > 0) {
+      h.device.dispatch({
+        kernel: 'moe_data',
+        entry: 'swiglu_fused_bwd',
+        dtype: floatKernelType('swigluFused.backward', h, gy),
+        uniforms: u32s(N, F, 0, h.offset, g.t.offset, 0, 0, 0),
+        buffers: [h.storage.buffer, g.t.storage.buffer, dh.storage.buffer],
+        workgroups: grid1d(N * F),
+        label: 'swigluFused.backward',
+      });
+    }
+    if (g.tmp) g.t.release();
+    return [dh];
   },
 });

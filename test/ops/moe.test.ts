@@ -12,6 +12,9 @@ import {
   moeUnpermute,
   readMoePlan,
   releaseMoePlan,
+  routerLogSumExp,
+  routerSoftmax,
+  swigluFused,
   MOE_TILE_ROWS,
 } from '../../src/ops/moe.ts';
 import { moeLayer, type MoeRouting } from '../../src/nn/moe.ts';
@@ -108,6 +111,48 @@ describe('MoE layer vs dense float64 reference', () => {
     await layerCheck(c, 'aux', [true, true, false, false]);
     await layerCheck(c, 'z', [true, true, false, false]);
     await layerCheck({ ...c, name: 'losses sigmoid', routing: { topK: 2, scoring: 'sigmoid' } }, 'aux', [true, true, false, false]);
+  });
+});
+
+describe('MoE helper kernels', () => {
+  it('router softmax and logsumexp (one thread per token), fused SwiGLU of [N, 2F]', async () => {
+    const rowRef = (x: ND, f: (row: number[]) => number[]) => {
+      const [T, E] = x.shape;
+      const out: number[] = [];
+      for (let t = 0; t < T; t++) out.push(...f(Array.from(x.data.subarray(t * E, (t + 1) * E))));
+      return out;
+    };
+    const lse = (row: number[]) => {
+      const m = Math.max(...row);
+      return m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
+    };
+    await checkOp({
+      name: 'routerSoftmax',
+      inputs: [{ shape: [45, 7], lo: -4, hi: 4 }],
+      gpu: (x) => routerSoftmax(x),
+      ref: (x) => new ND(x.shape, Float64Array.from(rowRef(x, (r) => r.map((v) => Math.exp(v - lse(r)))))),
+    });
+    await checkOp({
+      name: 'routerLogSumExp',
+      inputs: [{ shape: [33, 5], lo: -4, hi: 4, transposed: true }],
+      gpu: (x) => routerLogSumExp(x),
+      ref: (x) => new ND([33], Float64Array.from(rowRef(x, (r) => [lse(r)]))),
+    });
+    await checkOp({
+      name: 'swigluFused',
+      inputs: [{ shape: [21, 10], lo: -3, hi: 3 }],
+      gpu: (h) => swigluFused(h),
+      ref: (h) => {
+        const out: number[] = [];
+        for (let r = 0; r < 21; r++) {
+          for (let c = 0; c < 5; c++) {
+            const g = h.data[r * 10 + c];
+            out.push((g / (1 + Math.exp(-g))) * h.data[r * 10 + 5 + c]);
+          }
+        }
+        return new ND([21, 5], Float64Array.from(out));
+      },
+    });
   });
 });
 
