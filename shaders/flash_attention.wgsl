@@ -3,14 +3,19 @@
 //
 // Layout: q [T, Hq, D], k/v [T, Hkv, D] as strided views (unit stride along D, any token and
 // head strides, element offsets in the uniforms); outputs are contiguous. A block table lists
-// the workgroups' row blocks: (document start, document length, first row in the document),
-// so a block never straddles two documents and tokens never attend across documents.
+// the workgroups' row blocks as (document start, document length, first row in the
+// document), so a block never straddles two documents and tokens never attend across them.
 //
-// One invocation owns one row (a query row in `forward`/`dq`, a key row in `dkdv`) and keeps
-// that row's vectors and accumulators in registers; the other side streams through
-// workgroup memory BC rows at a time. Every workgroup-memory read in the inner loops has
-// the same address in all invocations (a broadcast: conflict-free on GPUs, a single scalar
-// load on CPU SIMD back ends such as lavapipe, which scalarise per-lane addresses).
+// Schedule of one workgroup (NT = 64 invocations, BR = 64 rows, BC = 32 streamed rows):
+//   score phase   each invocation computes a 4×8 register tile of S = Q·Kᵀ (and of dP = dO·Vᵀ
+//                 in the backward) by a loop over D with direct loads — like the blocked
+//                 matmul: 12 loads feed 32 FMAs — and writes P (or dS) to workgroup memory;
+//   row phase     (forward) invocation i owns row i's running max m and sum l (online
+//                 softmax) and turns its row of scores into probabilities;
+//   value phase   each invocation accumulates a 4-row × DT-column register tile of O += P·V
+//                 (or dQ += dS·K, dV += Pᵀ·dO and dK += dSᵀ·Q), reading P from workgroup memory.
+// On lavapipe (CPU SIMD, per-lane loads scalarised) register blocking is what pays; the
+// reduction loops run over uniform bounds so the compiler never unrolls them into huge code.
 //
 // Scores are kept in base 2: s = (scale·log2 e)·q·k, so p = exp2(s − lse2) where lse2 is the
 // row's log2-sum-exp2, saved by the forward in `stats[0 .. T·Hq)`. The backward first runs
@@ -19,14 +24,16 @@
 alias T = f32;
 
 override D: u32 = 64u;          // head dim, ≤ 128
-override BR: u32 = 64u;         // rows per workgroup = workgroup size
-override BC: u32 = 32u;         // rows per streamed tile, ≤ BCMAX
 override CAUSAL: bool = false;
-override DV: u32 = (D + 3u) / 4u;       // vec4s per row
-override TILE: u32 = BC * ((D + 3u) / 4u);  // vec4s per staged tile
+override DT: u32 = (D + 3u) / 4u;   // value-phase columns per invocation
 
-const DV_MAX: u32 = 32u;
-const BCMAX: u32 = 64u;
+const NT: u32 = 64u;    // invocations per workgroup
+const BR: u32 = 64u;    // rows owned by a workgroup
+const BC: u32 = 32u;    // streamed rows per tile
+const TR: u32 = 4u;     // register tile rows
+const TC: u32 = 8u;     // register tile columns (score phase)
+const RG: u32 = 16u;    // BR / TR row groups
+const DTMAX: u32 = 32u;
 // A finite stand-in for −∞: exp2(MASKED − m) is exactly 0 and nothing becomes NaN.
 const MASKED: f32 = -1.0e30;
 
@@ -44,7 +51,7 @@ struct Params {
   ntok: u32,    // T
   scale2: f32,  // scale · log2(e)
   scale: f32,
-  _a: u32,
+  d: u32,       // = D (a uniform, so reduction loops over it stay loops)
   _b: u32,
   q: View,
   k: View,
@@ -70,11 +77,10 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dkb: array<T>;
 @group(0) @binding(8) var<storage, read_write> dvb: array<T>;
 
-// Staged tiles: keys and values (forward, dq) or queries and output gradients (dkdv).
-var<workgroup> ta: array<vec4f, TILE>;
-var<workgroup> tb: array<vec4f, TILE>;
-var<workgroup> tl: array<f32, BCMAX>;   // dkdv: lse2 of the staged query rows
-var<workgroup> td: array<f32, BCMAX>;   // dkdv: Dᵢ of the staged query rows
+var<workgroup> pt: array<f32, BR * BC>;    // P (forward, dkdv) or dS (dq)
+var<workgroup> dst: array<f32, BR * BC>;   // dS (dkdv)
+var<workgroup> rowa: array<f32, BR>;       // forward: correction / 1/l; dq: lse2; dkdv: lse2 of the query tile
+var<workgroup> rowb: array<f32, BR>;       // dq: Dᵢ; dkdv: Dᵢ of the query tile
 
 struct Block {
   start: u32,  // first token of the document
@@ -86,274 +92,300 @@ fn block_of(i: u32) -> Block {
   return Block(blocks[4u * i], blocks[4u * i + 1u], blocks[4u * i + 2u]);
 }
 
-fn ld_q(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(qb[i + e]); } }
-  return r;
-}
-fn ld_k(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(kb[i + e]); } }
-  return r;
-}
-fn ld_v(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(vb[i + e]); } }
-  return r;
-}
-fn ld_o(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(o_in[i + e]); } }
-  return r;
-}
-fn ld_g(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(gb[i + e]); } }
-  return r;
-}
-fn ld_g5(i: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d4 * 4u + e < D) { r[e] = f32(gb5[i + e]); } }
-  return r;
+// Element offset of row r (clamped into the document) of a view, head h.
+fn row_at(v: View, b: Block, r: u32, h: u32) -> u32 {
+  return v.off + (b.start + min(r, b.len - 1u)) * v.ts + h * v.hs;
 }
 
-// Stage rows [start, start + BC) of a document's keys and values of KV head hk (zeros past
-// the end of the document).
-fn stage_kv(lid: u32, b: Block, start: u32, hk: u32) {
-  for (var idx = lid; idx < TILE; idx += BR) {
-    let c = idx / DV;
-    let d4 = idx % DV;
-    let r = start + c;
-    var kv = vec4f(0.0);
-    var vv = vec4f(0.0);
-    if (r < b.len) {
-      let tok = b.start + r;
-      kv = ld_k(p.k.off + tok * p.k.ts + hk * p.k.hs + d4 * 4u, d4);
-      vv = ld_v(p.v.off + tok * p.v.ts + hk * p.v.hs + d4 * 4u, d4);
-    }
-    ta[idx] = kv;
-    tb[idx] = vv;
-  }
-}
-
-// Stage query rows [start, start + BC) of head h with their dO rows, lse2 and Dᵢ.
-fn stage_qg(lid: u32, b: Block, start: u32, h: u32) {
-  for (var idx = lid; idx < TILE; idx += BR) {
-    let c = idx / DV;
-    let d4 = idx % DV;
-    let r = start + c;
-    var qv = vec4f(0.0);
-    var gv = vec4f(0.0);
-    if (r < b.len) {
-      let tok = b.start + r;
-      qv = ld_q(p.q.off + tok * p.q.ts + h * p.q.hs + d4 * 4u, d4);
-      gv = ld_g5(p.g.off + tok * p.g.ts + h * p.g.hs + d4 * 4u, d4);
-    }
-    ta[idx] = qv;
-    tb[idx] = gv;
-  }
-  for (var c = lid; c < BC; c += BR) {
-    let r = start + c;
-    var l = 0.0;
-    var dd = 0.0;
-    if (r < b.len) {
-      let s = (b.start + r) * p.hq + h;
-      l = stats_in[s];
-      dd = stats_in[p.ntok * p.hq + s];
-    }
-    tl[c] = l;
-    td[c] = dd;
-  }
-}
-
-@compute @workgroup_size(BR)
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+@compute @workgroup_size(NT)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let b = block_of(wid.x);
   let h = wid.y;
   let hk = h / p.group;
-  let row = b.row0 + lid;
-  let tok = b.start + min(row, b.len - 1u);
+  let rg = tid % RG;       // row group: rows rg·4 .. +4 of the block
+  let cg = tid / RG;       // score phase: keys cg·8 .. +8 of the tile; value phase: columns cg·DT .. +DT
 
-  var q: array<vec4f, DV_MAX>;
-  var o: array<vec4f, DV_MAX>;
-  let qbase = p.q.off + tok * p.q.ts + h * p.q.hs;
-  for (var d4 = 0u; d4 < DV; d4++) {
-    q[d4] = ld_q(qbase + d4 * 4u, d4) * p.scale2;
-    o[d4] = vec4f(0.0);
-  }
+  var qrow: array<u32, TR>;
+  for (var r = 0u; r < TR; r++) { qrow[r] = row_at(p.q, b, b.row0 + rg * TR + r, h); }
+  var vcol: array<u32, DTMAX>;
+  for (var j = 0u; j < DT; j++) { vcol[j] = min(cg * DT + j, D - 1u); }
+  var o: array<array<f32, DTMAX>, TR>;
+  for (var r = 0u; r < TR; r++) { for (var j = 0u; j < DT; j++) { o[r][j] = 0.0; } }
+  // Row phase state: invocation tid owns row tid.
+  let myrow = b.row0 + tid;
   var m = MASKED;
   var l = 0.0;
+
   let kend = select(b.len, min(b.row0 + BR, b.len), CAUSAL);
   for (var kt = 0u; kt < kend; kt += BC) {
-    workgroupBarrier();
-    stage_kv(lid, b, kt, hk);
-    workgroupBarrier();
-    var s: array<f32, BCMAX>;
-    var mt = MASKED;
-    for (var c = 0u; c < BC; c++) {
-      var acc = vec4f(0.0);
-      for (var d4 = 0u; d4 < DV; d4++) { acc = fma(q[d4], ta[c * DV + d4], acc); }
-      let j = kt + c;
-      let ok = j < b.len && (!CAUSAL || j <= row);
-      let sc = select(MASKED, acc.x + acc.y + acc.z + acc.w, ok);
-      s[c] = sc;
-      mt = max(mt, sc);
-    }
-    let mn = max(m, mt);
-    let corr = exp2(m - mn);
-    m = mn;
-    var ps = 0.0;
-    for (var c = 0u; c < BC; c++) {
-      let pc = exp2(s[c] - mn);
-      s[c] = pc;
-      ps += pc;
-    }
-    l = l * corr + ps;
-    for (var d4 = 0u; d4 < DV; d4++) {
-      var acc = o[d4] * corr;
-      for (var c = 0u; c < BC; c++) { acc = fma(vec4f(s[c]), tb[c * DV + d4], acc); }
-      o[d4] = acc;
-    }
-  }
-  if (row < b.len) {
-    let inv = 1.0 / l;
-    let obase = (tok * p.hq + h) * D;
-    for (var d4 = 0u; d4 < DV; d4++) {
-      let ov = o[d4] * inv;
-      for (var e = 0u; e < 4u; e++) {
-        if (d4 * 4u + e < D) { ob[obase + d4 * 4u + e] = T(ov[e]); }
+    // ---- score phase: S[4×8] = Q·Kᵀ
+    var krow: array<u32, TC>;
+    for (var c = 0u; c < TC; c++) { krow[c] = row_at(p.k, b, kt + cg * TC + c, hk); }
+    var acc: array<array<f32, TC>, TR>;
+    for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { acc[r][c] = 0.0; } }
+    for (var d = 0u; d < p.d; d++) {
+      var qv: array<f32, TR>;
+      for (var r = 0u; r < TR; r++) { qv[r] = f32(qb[qrow[r] + d]); }
+      var kv: array<f32, TC>;
+      for (var c = 0u; c < TC; c++) { kv[c] = f32(kb[krow[c] + d]); }
+      for (var r = 0u; r < TR; r++) {
+        for (var c = 0u; c < TC; c++) { acc[r][c] = fma(qv[r], kv[c], acc[r][c]); }
       }
     }
-    stats[tok * p.hq + h] = m + log2(l);
+    workgroupBarrier();   // the previous tile's value phase is done with pt
+    for (var r = 0u; r < TR; r++) {
+      let i = b.row0 + rg * TR + r;
+      for (var c = 0u; c < TC; c++) {
+        let j = kt + cg * TC + c;
+        let ok = j < b.len && (!CAUSAL || j <= i);
+        pt[(rg * TR + r) * BC + cg * TC + c] = select(MASKED, acc[r][c] * p.scale2, ok);
+      }
+    }
+    workgroupBarrier();
+    // ---- row phase: online softmax of row tid
+    var mx = MASKED;
+    for (var c = 0u; c < BC; c++) { mx = max(mx, pt[tid * BC + c]); }
+    let mn = max(m, mx);
+    let corr = exp2(m - mn);
+    var ps = 0.0;
+    for (var c = 0u; c < BC; c++) {
+      let e = exp2(pt[tid * BC + c] - mn);
+      pt[tid * BC + c] = e;
+      ps += e;
+    }
+    l = l * corr + ps;
+    m = mn;
+    rowa[tid] = corr;
+    workgroupBarrier();
+    // ---- value phase: O[4×DT] = O·corr + P·V
+    for (var r = 0u; r < TR; r++) {
+      let cr = rowa[rg * TR + r];
+      for (var j = 0u; j < DT; j++) { o[r][j] *= cr; }
+    }
+    let cn = min(BC, kend - kt);
+    for (var c = 0u; c < cn; c++) {
+      var pv: array<f32, TR>;
+      for (var r = 0u; r < TR; r++) { pv[r] = pt[(rg * TR + r) * BC + c]; }
+      let vrow = row_at(p.v, b, kt + c, hk);
+      for (var j = 0u; j < DT; j++) {
+        let x = f32(vb[vrow + vcol[j]]);
+        for (var r = 0u; r < TR; r++) { o[r][j] = fma(pv[r], x, o[r][j]); }
+      }
+    }
+  }
+  workgroupBarrier();
+  if (myrow < b.len) { stats[(b.start + myrow) * p.hq + h] = m + log2(l); }
+  rowa[tid] = 1.0 / l;
+  workgroupBarrier();
+  for (var r = 0u; r < TR; r++) {
+    let i = b.row0 + rg * TR + r;
+    if (i < b.len) {
+      let inv = rowa[rg * TR + r];
+      let base = ((b.start + i) * p.hq + h) * D;
+      for (var j = 0u; j < DT; j++) {
+        let d = cg * DT + j;
+        if (d < D) { ob[base + d] = T(o[r][j] * inv); }
+      }
+    }
   }
 }
 
 // dQ = scale · Σⱼ dSᵢⱼ kⱼ with dSᵢⱼ = Pᵢⱼ (dPᵢⱼ − Dᵢ), dPᵢⱼ = dOᵢ·vⱼ; also writes Dᵢ.
-@compute @workgroup_size(BR)
-fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+@compute @workgroup_size(NT)
+fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let b = block_of(wid.x);
   let h = wid.y;
   let hk = h / p.group;
-  let row = b.row0 + lid;
-  let tok = b.start + min(row, b.len - 1u);
+  let rg = tid % RG;
+  let cg = tid / RG;
 
-  var q: array<vec4f, DV_MAX>;
-  var g: array<vec4f, DV_MAX>;
-  var acc_q: array<vec4f, DV_MAX>;
-  let qbase = p.q.off + tok * p.q.ts + h * p.q.hs;
-  let gbase = p.g.off + tok * p.g.ts + h * p.g.hs;
-  let obase = (tok * p.hq + h) * D;
-  var dsum = vec4f(0.0);
-  for (var d4 = 0u; d4 < DV; d4++) {
-    q[d4] = ld_q(qbase + d4 * 4u, d4) * p.scale2;
-    g[d4] = ld_g(gbase + d4 * 4u, d4);
-    dsum = fma(g[d4], ld_o(obase + d4 * 4u, d4), dsum);
-    acc_q[d4] = vec4f(0.0);
+  // Dᵢ and lse2 of row tid.
+  {
+    let myrow = b.row0 + tid;
+    let gbase = row_at(p.g, b, myrow, h);
+    let obase = ((b.start + min(myrow, b.len - 1u)) * p.hq + h) * D;
+    var di = 0.0;
+    for (var d = 0u; d < p.d; d++) { di = fma(f32(gb[gbase + d]), f32(o_in[obase + d]), di); }
+    let srow = (b.start + min(myrow, b.len - 1u)) * p.hq + h;
+    rowa[tid] = stats[srow];
+    rowb[tid] = di;
+    if (myrow < b.len) { stats[p.ntok * p.hq + srow] = di; }
   }
-  let di = dsum.x + dsum.y + dsum.z + dsum.w;
-  let srow = tok * p.hq + h;
-  let lse = stats[srow];
-  if (row < b.len) { stats[p.ntok * p.hq + srow] = di; }
+  var qrow: array<u32, TR>;
+  var grow: array<u32, TR>;
+  for (var r = 0u; r < TR; r++) {
+    qrow[r] = row_at(p.q, b, b.row0 + rg * TR + r, h);
+    grow[r] = row_at(p.g, b, b.row0 + rg * TR + r, h);
+  }
+  var kcol: array<u32, DTMAX>;
+  for (var j = 0u; j < DT; j++) { kcol[j] = min(cg * DT + j, D - 1u); }
+  var acc_q: array<array<f32, DTMAX>, TR>;
+  for (var r = 0u; r < TR; r++) { for (var j = 0u; j < DT; j++) { acc_q[r][j] = 0.0; } }
+  workgroupBarrier();
+  var lse: array<f32, TR>;
+  var dii: array<f32, TR>;
+  for (var r = 0u; r < TR; r++) { lse[r] = rowa[rg * TR + r]; dii[r] = rowb[rg * TR + r]; }
 
   let kend = select(b.len, min(b.row0 + BR, b.len), CAUSAL);
   for (var kt = 0u; kt < kend; kt += BC) {
-    workgroupBarrier();
-    stage_kv(lid, b, kt, hk);
-    workgroupBarrier();
-    var ds: array<f32, BCMAX>;
-    for (var c = 0u; c < BC; c++) {
-      var sa = vec4f(0.0);
-      var pa = vec4f(0.0);
-      for (var d4 = 0u; d4 < DV; d4++) {
-        sa = fma(q[d4], ta[c * DV + d4], sa);
-        pa = fma(g[d4], tb[c * DV + d4], pa);
-      }
-      let j = kt + c;
-      let ok = j < b.len && (!CAUSAL || j <= row);
-      let pc = select(0.0, exp2(sa.x + sa.y + sa.z + sa.w - lse), ok);
-      ds[c] = pc * (pa.x + pa.y + pa.z + pa.w - di);
+    var krow: array<u32, TC>;
+    var vrow: array<u32, TC>;
+    for (var c = 0u; c < TC; c++) {
+      krow[c] = row_at(p.k, b, kt + cg * TC + c, hk);
+      vrow[c] = row_at(p.v, b, kt + cg * TC + c, hk);
     }
-    for (var d4 = 0u; d4 < DV; d4++) {
-      var acc = acc_q[d4];
-      for (var c = 0u; c < BC; c++) { acc = fma(vec4f(ds[c]), ta[c * DV + d4], acc); }
-      acc_q[d4] = acc;
+    var sa: array<array<f32, TC>, TR>;
+    var pa: array<array<f32, TC>, TR>;
+    for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { sa[r][c] = 0.0; pa[r][c] = 0.0; } }
+    for (var d = 0u; d < p.d; d++) {
+      var qv: array<f32, TR>;
+      var gv: array<f32, TR>;
+      for (var r = 0u; r < TR; r++) { qv[r] = f32(qb[qrow[r] + d]); gv[r] = f32(gb[grow[r] + d]); }
+      var kv: array<f32, TC>;
+      var vv: array<f32, TC>;
+      for (var c = 0u; c < TC; c++) { kv[c] = f32(kb[krow[c] + d]); vv[c] = f32(vb[vrow[c] + d]); }
+      for (var r = 0u; r < TR; r++) {
+        for (var c = 0u; c < TC; c++) {
+          sa[r][c] = fma(qv[r], kv[c], sa[r][c]);
+          pa[r][c] = fma(gv[r], vv[c], pa[r][c]);
+        }
+      }
+    }
+    workgroupBarrier();
+    for (var r = 0u; r < TR; r++) {
+      let i = b.row0 + rg * TR + r;
+      for (var c = 0u; c < TC; c++) {
+        let j = kt + cg * TC + c;
+        let ok = j < b.len && (!CAUSAL || j <= i);
+        let pr = select(0.0, exp2(sa[r][c] * p.scale2 - lse[r]), ok);
+        pt[(rg * TR + r) * BC + cg * TC + c] = pr * (pa[r][c] - dii[r]);
+      }
+    }
+    workgroupBarrier();
+    let cn = min(BC, kend - kt);
+    for (var c = 0u; c < cn; c++) {
+      var dsv: array<f32, TR>;
+      for (var r = 0u; r < TR; r++) { dsv[r] = pt[(rg * TR + r) * BC + c]; }
+      let kr = row_at(p.k, b, kt + c, hk);
+      for (var j = 0u; j < DT; j++) {
+        let x = f32(kb[kr + kcol[j]]);
+        for (var r = 0u; r < TR; r++) { acc_q[r][j] = fma(dsv[r], x, acc_q[r][j]); }
+      }
     }
   }
-  if (row < b.len) {
-    let base = (tok * p.hq + h) * D;
-    for (var d4 = 0u; d4 < DV; d4++) {
-      let v = acc_q[d4] * p.scale;
-      for (var e = 0u; e < 4u; e++) {
-        if (d4 * 4u + e < D) { dqb[base + d4 * 4u + e] = T(v[e]); }
+  for (var r = 0u; r < TR; r++) {
+    let i = b.row0 + rg * TR + r;
+    if (i < b.len) {
+      let base = ((b.start + i) * p.hq + h) * D;
+      for (var j = 0u; j < DT; j++) {
+        let d = cg * DT + j;
+        if (d < D) { dqb[base + d] = T(acc_q[r][j] * p.scale); }
       }
     }
   }
 }
 
 // dK = scale · Σᵢ dSᵢⱼ qᵢ and dV = Σᵢ Pᵢⱼ dOᵢ, summed over the query heads of the group.
-@compute @workgroup_size(BR)
-fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+// The workgroup owns BR key rows; query rows stream BC at a time.
+@compute @workgroup_size(NT)
+fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let b = block_of(wid.x);
   let hk = wid.y;
-  let row = b.row0 + lid;
-  let tok = b.start + min(row, b.len - 1u);
+  let rg = tid % RG;       // key rows rg·4 .. +4
+  let cg = tid / RG;       // score phase: queries cg·8 .. +8; value phase: columns cg·DT .. +DT
 
-  var k: array<vec4f, DV_MAX>;
-  var v: array<vec4f, DV_MAX>;
-  var acc_k: array<vec4f, DV_MAX>;
-  var acc_v: array<vec4f, DV_MAX>;
-  let kbase = p.k.off + tok * p.k.ts + hk * p.k.hs;
-  let vbase = p.v.off + tok * p.v.ts + hk * p.v.hs;
-  for (var d4 = 0u; d4 < DV; d4++) {
-    k[d4] = ld_k(kbase + d4 * 4u, d4) * p.scale2;
-    v[d4] = ld_v(vbase + d4 * 4u, d4);
-    acc_k[d4] = vec4f(0.0);
-    acc_v[d4] = vec4f(0.0);
+  var krow: array<u32, TR>;
+  var vrow: array<u32, TR>;
+  for (var r = 0u; r < TR; r++) {
+    krow[r] = row_at(p.k, b, b.row0 + rg * TR + r, hk);
+    vrow[r] = row_at(p.v, b, b.row0 + rg * TR + r, hk);
+  }
+  var col: array<u32, DTMAX>;
+  for (var j = 0u; j < DT; j++) { col[j] = min(cg * DT + j, D - 1u); }
+  var acc_k: array<array<f32, DTMAX>, TR>;
+  var acc_v: array<array<f32, DTMAX>, TR>;
+  for (var r = 0u; r < TR; r++) {
+    for (var j = 0u; j < DT; j++) { acc_k[r][j] = 0.0; acc_v[r][j] = 0.0; }
   }
   // Causal: query rows before this block's first key never see it.
   let qstart = select(0u, b.row0, CAUSAL);
   for (var gi = 0u; gi < p.group; gi++) {
     let h = hk * p.group + gi;
     for (var qt = qstart; qt < b.len; qt += BC) {
-      workgroupBarrier();
-      stage_qg(lid, b, qt, h);
-      workgroupBarrier();
-      var pp: array<f32, BCMAX>;
-      var ds: array<f32, BCMAX>;
-      for (var c = 0u; c < BC; c++) {
-        var sa = vec4f(0.0);
-        var pa = vec4f(0.0);
-        for (var d4 = 0u; d4 < DV; d4++) {
-          sa = fma(k[d4], ta[c * DV + d4], sa);
-          pa = fma(v[d4], tb[c * DV + d4], pa);
-        }
-        let i = qt + c;
-        let ok = i < b.len && (!CAUSAL || i >= row);
-        let pc = select(0.0, exp2(sa.x + sa.y + sa.z + sa.w - tl[c]), ok);
-        pp[c] = pc;
-        ds[c] = pc * (pa.x + pa.y + pa.z + pa.w - td[c]);
+      workgroupBarrier();   // the previous tile is fully consumed
+      if (tid < BC) {
+        let s = (b.start + min(qt + tid, b.len - 1u)) * p.hq + h;
+        rowa[tid] = stats_in[s];
+        rowb[tid] = stats_in[p.ntok * p.hq + s];
       }
-      for (var d4 = 0u; d4 < DV; d4++) {
-        var ak = acc_k[d4];
-        var av = acc_v[d4];
-        for (var c = 0u; c < BC; c++) {
-          ak = fma(vec4f(ds[c]), ta[c * DV + d4], ak);
-          av = fma(vec4f(pp[c]), tb[c * DV + d4], av);
+      var qrow: array<u32, TC>;
+      var grow: array<u32, TC>;
+      for (var c = 0u; c < TC; c++) {
+        qrow[c] = row_at(p.q, b, qt + cg * TC + c, h);
+        grow[c] = row_at(p.g, b, qt + cg * TC + c, h);
+      }
+      var sa: array<array<f32, TC>, TR>;
+      var pa: array<array<f32, TC>, TR>;
+      for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { sa[r][c] = 0.0; pa[r][c] = 0.0; } }
+      for (var d = 0u; d < p.d; d++) {
+        var kv: array<f32, TR>;
+        var vv: array<f32, TR>;
+        for (var r = 0u; r < TR; r++) { kv[r] = f32(kb[krow[r] + d]); vv[r] = f32(vb[vrow[r] + d]); }
+        var qv: array<f32, TC>;
+        var gv: array<f32, TC>;
+        for (var c = 0u; c < TC; c++) { qv[c] = f32(qb[qrow[c] + d]); gv[c] = f32(gb5[grow[c] + d]); }
+        for (var r = 0u; r < TR; r++) {
+          for (var c = 0u; c < TC; c++) {
+            sa[r][c] = fma(kv[r], qv[c], sa[r][c]);
+            pa[r][c] = fma(vv[r], gv[c], pa[r][c]);
+          }
         }
-        acc_k[d4] = ak;
-        acc_v[d4] = av;
+      }
+      workgroupBarrier();   // rowa/rowb staged
+      for (var c = 0u; c < TC; c++) {
+        let ci = cg * TC + c;
+        let i = qt + ci;
+        let lse = rowa[ci];
+        let di = rowb[ci];
+        for (var r = 0u; r < TR; r++) {
+          let j = b.row0 + rg * TR + r;
+          let ok = i < b.len && (!CAUSAL || i >= j);
+          let pr = select(0.0, exp2(sa[r][c] * p.scale2 - lse), ok);
+          pt[(rg * TR + r) * BC + ci] = pr;
+          dst[(rg * TR + r) * BC + ci] = pr * (pa[r][c] - di);
+        }
+      }
+      workgroupBarrier();
+      let cn = min(BC, b.len - qt);
+      for (var c = 0u; c < cn; c++) {
+        var pv: array<f32, TR>;
+        var dsv: array<f32, TR>;
+        for (var r = 0u; r < TR; r++) {
+          pv[r] = pt[(rg * TR + r) * BC + c];
+          dsv[r] = dst[(rg * TR + r) * BC + c];
+        }
+        let qr = row_at(p.q, b, qt + c, h);
+        let gr = row_at(p.g, b, qt + c, h);
+        for (var j = 0u; j < DT; j++) {
+          let xq = f32(qb[qr + col[j]]);
+          let xg = f32(gb5[gr + col[j]]);
+          for (var r = 0u; r < TR; r++) {
+            acc_k[r][j] = fma(dsv[r], xq, acc_k[r][j]);
+            acc_v[r][j] = fma(pv[r], xg, acc_v[r][j]);
+          }
+        }
       }
     }
   }
-  if (row < b.len) {
-    let base = (tok * p.hkv + hk) * D;
-    for (var d4 = 0u; d4 < DV; d4++) {
-      let kv = acc_k[d4] * p.scale;
-      let vv = acc_v[d4];
-      for (var e = 0u; e < 4u; e++) {
-        if (d4 * 4u + e < D) {
-          dkb[base + d4 * 4u + e] = T(kv[e]);
-          dvb[base + d4 * 4u + e] = T(vv[e]);
+  for (var r = 0u; r < TR; r++) {
+    let j = b.row0 + rg * TR + r;
+    if (j < b.len) {
+      let base = ((b.start + j) * p.hkv + hk) * D;
+      for (var jj = 0u; jj < DT; jj++) {
+        let d = cg * DT + jj;
+        if (d < D) {
+          dkb[base + d] = T(acc_k[r][jj] * p.scale);
+          dvb[base + d] = T(acc_v[r][jj]);
         }
       }
     }

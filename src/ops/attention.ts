@@ -28,21 +28,8 @@ const OP = 'flash_attention';
 const MAX_HEAD_DIM = 128;
 const LOG2E = 1.4426950408889634;
 
-/** Tile choice: BR rows per workgroup (the workgroup size), BC streamed rows per tile. */
-interface Tiles {
-  br: number;
-  bc: number;
-}
-
-function chooseTiles(device: Device, d: number): Tiles {
-  const dv = Math.ceil(d / 4);
-  const limit = device.limits.maxComputeWorkgroupStorageSize;
-  const br = 64;
-  // Two staged tiles of BC×DV vec4s plus two BC-float arrays (fixed at 64 floats each).
-  let bc = 32;
-  while (bc > 4 && 2 * bc * dv * 16 + 2 * 64 * 4 > limit) bc /= 2;
-  return { br, bc };
-}
+/** Rows owned by one workgroup (BR in the shader). */
+const BLOCK_ROWS = 64;
 
 interface BlockTable {
   buffer: GPUBuffer;
@@ -97,10 +84,9 @@ interface Config {
   causal: boolean;
   scale: number;
   cu: number[];
-  tiles: Tiles;
 }
 
-function params(hq: number, hkv: number, ntok: number, cfg: Config, views: Array<[number, number, number, number]>): ArrayBuffer {
+function params(hq: number, hkv: number, ntok: number, d: number, cfg: Config, views: Array<[number, number, number, number]>): ArrayBuffer {
   const buf = new ArrayBuffer(8 * 4 + 4 * 16);
   const u = new Uint32Array(buf);
   const f = new Float32Array(buf);
@@ -110,12 +96,13 @@ function params(hq: number, hkv: number, ntok: number, cfg: Config, views: Array
   u[3] = ntok;
   f[4] = cfg.scale * LOG2E;
   f[5] = cfg.scale;
+  u[6] = d;
   views.forEach((v, i) => u.set(v, 8 + 4 * i));
   return buf;
 }
 
 function constants(d: number, cfg: Config): Record<string, number> {
-  return { D: d, BR: cfg.tiles.br, BC: cfg.tiles.bc, CAUSAL: cfg.causal ? 1 : 0 };
+  return { D: d, CAUSAL: cfg.causal ? 1 : 0 };
 }
 
 const flashAttentionOp = defineOp({
@@ -129,7 +116,7 @@ const flashAttentionOp = defineOp({
     // stats[0 .. T·Hq): log2-sum-exp2 per row; [T·Hq .. 2·T·Hq): Dᵢ for the backward.
     const stats = Tensor.empty([2, ntok, hq], 'f32', device);
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, cfg.tiles.br);
+      const table = blockTable(device, cfg.cu, BLOCK_ROWS);
       const [qv, kv, vv] = [asView(q), asView(k), asView(v)];
       if (table.count > 0) {
         device.dispatch({
@@ -137,7 +124,7 @@ const flashAttentionOp = defineOp({
           entry: 'forward',
           constants: constants(d, cfg),
           dtype,
-          uniforms: new Uint8Array(params(hq, hkv, ntok, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
+          uniforms: new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
           buffers: [table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
           workgroups: [table.count, hq],
           label: OP,
@@ -161,9 +148,9 @@ const flashAttentionOp = defineOp({
     const dk = Tensor.empty(k.shape, k.dtype, device);
     const dv = Tensor.empty(v.shape, v.dtype, device);
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, cfg.tiles.br);
+      const table = blockTable(device, cfg.cu, BLOCK_ROWS);
       const [qv, kv, vv, gv] = [asView(q), asView(k), asView(v), asView(gy)];
-      const uniforms = new Uint8Array(params(hq, hkv, ntok, cfg, [qv.view, kv.view, vv.view, gv.view]));
+      const uniforms = new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, gv.view]));
       const consts = constants(d, cfg);
       if (table.count > 0) {
         device.dispatch({
@@ -264,11 +251,11 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   const cu = opts.cuSeqlens ? validateCuSeqlens(opts.cuSeqlens, ntok, q) : [0, ntok];
   const scale = opts.scale ?? 1 / Math.sqrt(d);
   if (!Number.isFinite(scale)) throw opError(OP, `scale must be finite, got ${scale}`, q);
-  const cfg: Config = { causal: opts.causal ?? false, scale, cu, tiles: chooseTiles(q.device, d) };
-  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / cfg.tiles.br)), 0);
+  const cfg: Config = { causal: opts.causal ?? false, scale, cu };
+  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / BLOCK_ROWS)), 0);
   const maxGroups = q.device.limits.maxComputeWorkgroupsPerDimension;
   if (blocks > maxGroups) {
-    throw opError(OP, `${blocks} row blocks of ${cfg.tiles.br} exceed the ${maxGroups} workgroups per dimension`, q);
+    throw opError(OP, `${blocks} row blocks of ${BLOCK_ROWS} exceed the ${maxGroups} workgroups per dimension`, q);
   }
   return flashAttentionOp(q, k, v, cfg);
 }
