@@ -23,6 +23,7 @@ import type { Device } from '../device/index.ts';
 import { defineOp, NON_DIFFERENTIABLE, opError } from './registry.ts';
 import { grid1d } from './launch.ts';
 import { matmulK } from './matmul.ts';
+import { contiguousK } from './kernels.ts';
 
 export type MelScale = 'slaney' | 'htk';
 
@@ -194,6 +195,55 @@ function melTables(device: Device, r: ResolvedMelSpecOptions): MelTables {
 
 // ------------------------------------------------------------------ the op
 
+let groupFramesOverride: number | null = null;
+/** Tests: cap the frames computed per group of clips (null: as many as one binding holds). */
+export function setMelFramesPerGroup(n: number | null): void {
+  groupFramesOverride = n;
+}
+
+/** Log-mel of clips `table` (wave_start, len, frame_start, n_frames per clip; frames from 0) → [F, nMels]. */
+function melGroup(wave: Tensor, table: Uint32Array, F: number, r: ResolvedMelSpecOptions): Tensor {
+  const device = wave.device;
+  const nb = melBins(r.nFft);
+  const nclips = table.length / 4;
+  const tables = melTables(device, r);
+  const clips = Tensor.fromArray(table, [nclips, 4], 'u32', device);
+  const params = (count: number) => new Uint32Array([r.nFft, r.hopLength, r.nFft / 2, nclips, count, r.padMode === 'reflect' ? 1 : 0, nb, r.nMels]);
+  const frames = Tensor.empty([F, r.nFft], 'f32', device);
+  device.dispatch({
+    kernel: 'melspec',
+    entry: 'frames',
+    uniforms: params(frames.size),
+    buffers: [wave.storage.buffer, clips.storage.buffer, frames.storage.buffer],
+    workgroups: grid1d(frames.size),
+    label: `${OP}.frames`,
+  });
+  const spec = matmulK(`${OP}.dft`, frames, tables.basis);
+  frames.release();
+  const out = Tensor.empty([F, r.nMels], 'f32', device);
+  device.dispatch({
+    kernel: 'melspec',
+    entry: 'mel',
+    uniforms: params(out.size),
+    buffers: [spec.storage.buffer, tables.fb.storage.buffer, out.storage.buffer, tables.ranges.storage.buffer],
+    workgroups: grid1d(out.size),
+    label: `${OP}.mel`,
+  });
+  spec.release();
+  if (r.logNorm === 'whisper') {
+    device.dispatch({
+      kernel: 'melspec',
+      entry: 'whisper_norm',
+      uniforms: params(out.size),
+      buffers: [clips.storage.buffer, out.storage.buffer],
+      workgroups: [nclips],
+      label: `${OP}.norm`,
+    });
+  }
+  clips.release();
+  return out;
+}
+
 /**
  * Log-mel spectrogram of packed clips: `wave` f32 [S] holds the clips back to back,
  * `cuSamples` = [0, len1, len1+len2, …, S] their boundaries. Returns [F, nMels] (frames
@@ -229,45 +279,37 @@ export const logMelSpectrogram: (wave: Tensor, cuSamples: readonly number[], opt
       table.set([cu[c], len, F, nf], 4 * c);
       F += nf;
     }
-    const device = wave.device;
-    const nb = melBins(r.nFft);
-    const tables = melTables(device, r);
     if (!wave.isContiguous || wave.offset !== 0) throw opError(OP, 'waveform must be a contiguous tensor of its own (no offset view)', wave);
-    const clips = Tensor.fromArray(table, [nclips, 4], 'u32', device);
-    const params = (count: number) =>
-      new Uint32Array([r.nFft, r.hopLength, r.nFft / 2, nclips, count, r.padMode === 'reflect' ? 1 : 0, nb, r.nMels]);
-    const frames = Tensor.empty([F, r.nFft], 'f32', device);
-    device.dispatch({
-      kernel: 'melspec',
-      entry: 'frames',
-      uniforms: params(frames.size),
-      buffers: [wave.storage.buffer, clips.storage.buffer, frames.storage.buffer],
-      workgroups: grid1d(frames.size),
-      label: `${OP}.frames`,
-    });
-    const spec = matmulK(`${OP}.dft`, frames, tables.basis);
-    frames.release();
-    const out = Tensor.empty([F, r.nMels], 'f32', device);
-    device.dispatch({
-      kernel: 'melspec',
-      entry: 'mel',
-      uniforms: params(out.size),
-      buffers: [spec.storage.buffer, tables.fb.storage.buffer, out.storage.buffer, tables.ranges.storage.buffer],
-      workgroups: grid1d(out.size),
-      label: `${OP}.mel`,
-    });
-    spec.release();
-    if (r.logNorm === 'whisper') {
-      device.dispatch({
-        kernel: 'melspec',
-        entry: 'whisper_norm',
-        uniforms: params(out.size),
-        buffers: [clips.storage.buffer, out.storage.buffer],
-        workgroups: [nclips],
-        label: `${OP}.norm`,
-      });
+    if (4 * S > wave.device.maxBinding) {
+      throw opError(OP, `${S} samples (${(4 * S / 2 ** 20).toFixed(0)} MiB) exceed one storage binding (${(wave.device.maxBinding / 2 ** 20).toFixed(0)} MiB); compute fewer clips at a time`, wave);
     }
-    clips.release();
+    // Clips in groups whose frame and spectrum buffers fit one storage binding.
+    const rowBytes = 4 * Math.max(r.nFft, 2 * melBins(r.nFft));
+    const cap = Math.max(1, groupFramesOverride ?? Math.floor(wave.device.maxBinding / rowBytes));
+    const groups: Array<[number, number]> = [];
+    for (let c = 0; c < nclips; ) {
+      let end = c + 1;
+      let frames = table[4 * c + 3];
+      while (end < nclips && frames + table[4 * end + 3] <= cap) frames += table[4 * end++ + 3];
+      groups.push([c, end]);
+      c = end;
+    }
+    if (groups.length === 1) return melGroup(wave, table, F, r);
+    const out = Tensor.empty([F, r.nMels], 'f32', wave.device);
+    for (const [c0, c1] of groups) {
+      const sub = table.slice(4 * c0, 4 * c1);
+      const f0 = sub[2];
+      let fn = 0;
+      for (let i = 0; i < c1 - c0; i++) {
+        sub[4 * i + 2] -= f0;
+        fn += sub[4 * i + 3];
+      }
+      const part = melGroup(wave, sub, fn, r);
+      const region = out.view(part.shape, out.strides, f0 * r.nMels);
+      contiguousK(part, region);
+      region.release();
+      part.release();
+    }
     return out;
   },
   backward: NON_DIFFERENTIABLE,
