@@ -390,12 +390,35 @@ interface GemmArgs {
   ldc: number;
 }
 
-function gemmK(op: string, entry: 'gemm_rows' | 'gemm_wgrad', g: GemmArgs, table: Tensor, grid: [number, number, number]): void {
+type GemmEntry = 'gemm_rows' | 'gemm_wgrad' | 'rows4_nt' | 'rows4_nn' | 'wgrad4';
+
+let vec4Enabled = true;
+/** Use (default) or avoid the vec4 grouped-GEMM variants (tests and benchmarks). */
+export function setMoeGemmVec4(on: boolean): void {
+  vec4Enabled = on;
+}
+
+const m4 = (...v: number[]) => v.every((x) => x % 4 === 0);
+
+/** The vec4 variant of a grouped GEMM when its operands allow 16-byte loads. */
+function pickEntry(kind: 'rows' | 'wgrad', g: GemmArgs): GemmEntry {
+  if (vec4Enabled) {
+    if (kind === 'wgrad') {
+      if (g.saK === 1 && g.sbN === 1 && m4(g.m, g.n, g.a.offset, g.b.offset, g.saM, g.sbK)) return 'wgrad4';
+    } else if (g.saK === 1 && m4(g.k, g.a.offset, g.saM, g.b.offset, g.sbE)) {
+      if (g.sbK === 1 && m4(g.sbN)) return 'rows4_nt';
+      if (g.sbN === 1 && m4(g.n, g.sbK)) return 'rows4_nn';
+    }
+  }
+  return kind === 'wgrad' ? 'gemm_wgrad' : 'gemm_rows';
+}
+
+function gemmK(op: string, kind: 'rows' | 'wgrad', g: GemmArgs, table: Tensor, grid: [number, number, number]): void {
   if (grid[0] === 0 || grid[1] === 0 || grid[2] === 0) return;
   const dtype = floatKernelType(op, g.a, g.b, g.c);
   g.a.device.dispatch({
     kernel: 'moe_gemm',
-    entry,
+    entry: pickEntry(kind, g),
     constants: GEMM_WG,
     dtype,
     uniforms: u32s(g.m, g.n, g.k, g.a.offset, g.saM, g.saK, g.b.offset, g.sbE, g.sbK, g.sbN, g.c.offset, g.scE, g.ldc, 0, 0, 0),
@@ -413,7 +436,7 @@ function groupedRowsK(op: string, a: Tensor, w: Tensor, sbK: number, sbN: number
   const cols = GEMM_WG.WGX * 8;
   gemmK(
     op,
-    'gemm_rows',
+    'rows',
     { m: plan.rows, n, k, a: s.t, saM: k, saK: 1, b: w, sbE: w.strides[0], sbK, sbN, c, scE: 0, ldc: n },
     plan.tiles,
     [Math.ceil(n / cols), plan.rows > 0 ? plan.maxTiles : 0, 1],
@@ -466,7 +489,7 @@ export const groupedMatmul: (x: Tensor, w: Tensor, plan: MoePlan) => Tensor = de
       const rowsT = GEMM_WG.WGY * 8;
       gemmK(
         'groupedMatmul.backward.dw',
-        'gemm_wgrad',
+        'wgrad',
         { m: n, n: k, k: meta.rows, a: g.t, saM: n, saK: 1, b: x, sbE: 0, sbK: k, sbN: 1, c: gw, scE: n * k, ldc: k },
         offsets,
         [Math.ceil(k / tile), Math.ceil(n / rowsT), E],

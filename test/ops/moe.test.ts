@@ -15,6 +15,7 @@ import {
   routerLogSumExp,
   routerSoftmax,
   swigluFused,
+  setMoeGemmVec4,
   MOE_TILE_ROWS,
 } from '../../src/ops/moe.ts';
 import { moeLayer, type MoeRouting } from '../../src/nn/moe.ts';
@@ -275,6 +276,33 @@ describe('MoE dispatch plan', () => {
       },
       fdSamples: 2,
     });
+    // Dims that are multiples of 4 take the vec4 kernels (rows4_nt, rows4_nn, wgrad4);
+    // the scalar kernels must agree on the same problem.
+    for (const vec4 of [true, false]) {
+      setMoeGemmVec4(vec4);
+      try {
+        await checkOp({
+          name: `groupedMatmul (${vec4 ? 'vec4' : 'scalar'} kernels)`,
+          inputs: [{ shape: [N, 8] }, { shape: [E, 36, 8] }],
+          gpu: (x, w) => groupedMatmul(x, w, plan),
+          ref: (x, w) => {
+            const y = new Float64Array(N * 36);
+            for (let q = 0; q < N; q++) {
+              const e = idxHost[order[q]];
+              for (let o = 0; o < 36; o++) {
+                let s = 0;
+                for (let c = 0; c < 8; c++) s += x.data[q * 8 + c] * w.data[(e * 36 + o) * 8 + c];
+                y[q * 36 + o] = s;
+              }
+            }
+            return new ND([N, 36], y);
+          },
+          fdSamples: 1,
+        });
+      } finally {
+        setMoeGemmVec4(true);
+      }
+    }
     // A transposed (strided) weight view: w stored [E, K, O], used as [E, O, K].
     await checkOp({
       name: 'groupedMatmul (strided weights)',
