@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as W from '../../src/node.ts';
-import { conv1d as refConv1d } from '../reference/conv.ts';
+import { conv1d as refConv1d, unfold1d as refUnfold1d } from '../reference/conv.ts';
 import { ND } from '../reference/nd.ts';
 import { checkOp, expectClose, randomData, rng } from '../helpers/check.ts';
 import { useDevice } from '../helpers/device.ts';
@@ -20,6 +20,9 @@ function check(name: string, cu: number[], cin: number, cout: number, k: number,
 }
 
 describe('conv1d over packed sequences', () => {
+  it('unfold1d (im2col) alone vs its reference, with its gather backward', async () => {
+    await checkOp({ name: 'unfold1d', inputs: [{ shape: [11, 2] }], gpu: (x) => W.unfold1d(x, 4, { stride: 3, padding: 2, cuSeqlens: [0, 5, 11] }), ref: (x) => refUnfold1d(x, 4, 3, 2, [0, 5, 11]) });
+  });
   it('stride 1, padding 1, one sequence: forward + backward (x, weight, bias)', async () => {
     await check('conv1d s1 p1', [0, 9], 3, 4, 3, 1, 1);
   });
@@ -34,6 +37,20 @@ describe('conv1d over packed sequences', () => {
   it('strided (transposed) input rows', async () => {
     await check('conv1d transposed x', [0, 6, 11], 4, 3, 3, 2, 1, { transposed: true });
   });
+  it('f16 tensors (shader-f16): unfold and its fold backward in half precision', async () => {
+    await checkOp({
+      name: 'unfold1d f16',
+      dtype: 'f16',
+      inputs: [{ shape: [9, 3] }],
+      gpu: (x) => W.unfold1d(x, 3, { stride: 2, padding: 1, cuSeqlens: [0, 4, 9] }),
+      ref: (x) => refUnfold1d(x, 3, 2, 1, [0, 4, 9]),
+      atol: 1e-2,
+      rtol: 1e-2,
+      gradTol: 3e-2,
+      fdTol: 0,
+    });
+  });
+
   it('output lengths and cuSeqlens helpers follow ⌊(L + 2p − K)/s⌋ + 1 (Whisper: 100 frames → 50)', () => {
     expect(W.conv1dOutputLength(100, 3, 2, 1)).toBe(50);
     expect(W.conv1dOutputLength(101, 3, 2, 1)).toBe(51);

@@ -66,6 +66,20 @@ describe('patchify', () => {
     expectClose(got, expected, 1e-5, 1e-4, 'patch embedding vs conv2d');
   });
 
+  it('f16 tensors (shader-f16): forward and backward in half precision', async () => {
+    await checkOp({
+      name: 'patchify f16',
+      dtype: 'f16',
+      inputs: [{ shape: [2, 2, 4, 6] }],
+      gpu: (x) => W.patchify(x, 2),
+      ref: (x) => refPatchify(x, 2),
+      atol: 1e-3,
+      rtol: 1e-3,
+      gradTol: 1e-2,
+      fdTol: 0,
+    });
+  });
+
   it('bad inputs name the problem', () => {
     expect(() => W.patchify(W.zeros([1, 3, 10, 8]), 4)).toThrow(/patchify: image height 10 and width 8 must be multiples of the patch size 4/);
     expect(() => W.patchify(W.zeros([3, 8, 8]), 4)).toThrow(/patchify: expects images \[N, C, H, W\], got rank 3/);

@@ -69,3 +69,21 @@ export function conv1d(x: ND, weight: ND, bias: ND | null, stride: number, paddi
   }
   return new ND([rows.length, cout], Float64Array.from(rows.flat()));
 }
+
+/** im2col of packed sequences: x [T, C] → [T_out, C·K], column c·K + k = x[t·stride − padding + k, c] (0 outside). */
+export function unfold1d(x: ND, k: number, stride: number, padding: number, cu: number[]): ND {
+  const c = x.shape[1];
+  const rows: number[] = [];
+  let tout = 0;
+  for (let s = 0; s + 1 < cu.length; s++) {
+    const len = cu[s + 1] - cu[s];
+    const lout = Math.floor((len + 2 * padding - k) / stride) + 1;
+    for (let t = 0; t < lout; t++, tout++)
+      for (let ch = 0; ch < c; ch++)
+        for (let kk = 0; kk < k; kk++) {
+          const ti = t * stride - padding + kk;
+          rows.push(ti >= 0 && ti < len ? x.data[(cu[s] + ti) * c + ch] : 0);
+        }
+  }
+  return new ND([tout, c * k], Float64Array.from(rows));
+}
