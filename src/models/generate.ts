@@ -18,6 +18,11 @@ export interface SampleOptions {
   /** Stop when one of these ids is produced (it is not returned). */
   stopIds?: number[];
   onToken?: (id: number) => void;
+  /**
+   * Embeddings [prompt.length, dim] to use for the prompt instead of looking up its ids
+   * (multimodal prompts whose placeholder rows hold encoder outputs).
+   */
+  promptEmbeddings?: Tensor;
 }
 
 /** Pick the next token from logits with temperature, top-k and nucleus (top-p) filtering. */
@@ -63,6 +68,9 @@ function mulberry(seed: number): () => number {
 /** Continue `prompt` (token ids) by up to maxNewTokens; returns the new ids. */
 export async function generate(model: DecoderLM, prompt: number[], o: SampleOptions): Promise<number[]> {
   if (prompt.length === 0) throw new Error('generate: the prompt must contain at least one token');
+  if (o.promptEmbeddings && o.promptEmbeddings.shape[0] !== prompt.length) {
+    throw new Error(`generate: promptEmbeddings has ${o.promptEmbeddings.shape[0]} rows for a prompt of ${prompt.length} tokens`);
+  }
   const capacity = Math.min(model.config.maxSeqLen, prompt.length + o.maxNewTokens);
   if (prompt.length > capacity) throw new Error(`generate: prompt of ${prompt.length} tokens exceeds model.maxSeqLen (${model.config.maxSeqLen})`);
   const caches: KVCache[] = model.layers.items.map((b) => b.attn.newCache(capacity));
@@ -78,7 +86,7 @@ export async function generate(model: DecoderLM, prompt: number[], o: SampleOpti
             const t = ids.length;
             const idT = Tensor.fromArray(ids, [t], 'i32');
             const posT = Tensor.fromArray(Array.from({ length: t }, (_, i) => pos + i), [t], 'i32');
-            let h = model.embed_tokens.forward(idT);
+            let h = pos === 0 && o.promptEmbeddings ? o.promptEmbeddings : model.embed_tokens.forward(idT);
             model.layers.items.forEach((block, i) => (h = block.forwardCached(h, posT, caches[i])));
             const last = narrow(h, 0, t - 1, 1);
             return model.logits(model.norm.forward(last));

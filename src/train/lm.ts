@@ -18,7 +18,7 @@ export interface LmBatch extends HostBatch {
   host: HostPackedBatch;
 }
 
-class LoaderSource implements BatchSource<LmBatch> {
+export class LoaderSource implements BatchSource<LmBatch> {
   constructor(readonly loader: PackedLoader) {}
   next(): LmBatch {
     const host = this.loader.next();
@@ -89,7 +89,7 @@ export function decoderConfig(cfg: RunConfig, vocabSize: number): DecoderConfig 
 }
 
 export interface LmRun {
-  trainer: Trainer<LmBatch>;
+  trainer: Trainer<LmBatch, LoaderSource>;
   model: TrainableLM;
   tokenizer: Tokenizer;
   runDir: string;
@@ -127,7 +127,7 @@ export function buildLmRun(device: Device, cfg: RunConfig, log: (l: string) => v
       `data: ${data.train.tokens.length.toLocaleString()} train / ${data.val.tokens.length.toLocaleString()} validation tokens`,
   );
   const t = cfg.train;
-  const trainer = new Trainer<LmBatch>(
+  const trainer = new Trainer<LmBatch, LoaderSource>(
     device,
     model,
     new LoaderSource(trainLoader),

@@ -25,7 +25,8 @@ export interface HostBatch {
 }
 
 export interface BatchSource<B extends HostBatch> {
-  next(): B;
+  /** The next batch (media-backed sources decode asynchronously). */
+  next(): B | Promise<B>;
   state(): unknown;
   restore(state: unknown): void;
 }
@@ -72,7 +73,7 @@ export interface TrainResult {
   losses: Array<{ step: number; loss: number }>;
 }
 
-export class Trainer<B extends HostBatch> {
+export class Trainer<B extends HostBatch, S extends BatchSource<B> = BatchSource<B>> {
   readonly optimizer: AdamW;
   readonly checkpoints: CheckpointManager;
   readonly metrics: MetricsLog;
@@ -82,8 +83,8 @@ export class Trainer<B extends HostBatch> {
   constructor(
     readonly device: Device,
     readonly model: TrainableModel<B>,
-    readonly train: BatchSource<B>,
-    readonly val: BatchSource<B> | null,
+    readonly train: S,
+    readonly val: S | null,
     readonly o: TrainerOptions,
     private readonly log: (line: string) => void = (l) => console.log(l),
   ) {
@@ -146,7 +147,7 @@ export class Trainer<B extends HostBatch> {
     const pending: Array<[Tensor, number]> = [];
     this.model.eval();
     for (let i = 0; i < this.o.evalBatches; i++) {
-      const b = this.val.next();
+      const b = await this.val.next();
       if (b.lossTokens === 0) continue;
       pending.push([noGrad(() => scope(() => this.model.lossOn(b, 1))), b.lossTokens]);
     }
@@ -201,7 +202,7 @@ export class Trainer<B extends HostBatch> {
         const lr = learningRate(this.step, { kind: o.schedule, lr: o.lr, warmupSteps: o.warmupSteps, totalSteps: o.steps, minRatio: o.minLrRatio });
         this.optimizer.lr = lr;
         const micro: B[] = [];
-        for (let i = 0; i < o.microBatches; i++) micro.push(this.train.next());
+        for (let i = 0; i < o.microBatches; i++) micro.push(await this.train.next());
         const normalizer = Math.max(1, micro.reduce((s, b) => s + b.lossTokens, 0));
         const loss = scope(() => {
           let total: Tensor | null = null;

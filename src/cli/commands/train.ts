@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync, existsSync } from 'node:fs';
 import { applyOverrides, parseConfigText, validateConfig, ConfigError } from '../../train/config-io.ts';
 import { RunSchema, type RunConfig } from '../../train/schema.ts';
+import type { OmniRunConfig } from '../../train/omni.ts';
 
 /** Split `--a.b value` pairs (unknown to commander) into overrides. */
 export function collectOverrides(args: string[]): Array<[string, string]> {
@@ -20,10 +21,26 @@ export function collectOverrides(args: string[]): Array<[string, string]> {
   return out;
 }
 
-export function loadRunConfig(path: string, overrides: Array<[string, string]>): RunConfig {
+function readRaw(path: string, overrides: Array<[string, string]>): Record<string, unknown> {
   if (!existsSync(path)) throw new ConfigError(`config file not found: ${path}`);
-  const raw = parseConfigText(readFileSync(path, 'utf8'), path);
-  return validateConfig(RunSchema, applyOverrides(raw, overrides), path);
+  return applyOverrides(parseConfigText(readFileSync(path, 'utf8'), path), overrides);
+}
+
+export function loadRunConfig(path: string, overrides: Array<[string, string]>): RunConfig {
+  return validateConfig(RunSchema, readRaw(path, overrides), path);
+}
+
+/** An omnimodal config has `model.llm` (+ `model.encoders`); a text LM config has the LLM at `model`. */
+export type AnyRunConfig = { kind: 'lm'; cfg: RunConfig } | { kind: 'omni'; cfg: OmniRunConfig };
+
+export async function loadAnyConfig(path: string, overrides: Array<[string, string]>): Promise<AnyRunConfig> {
+  const raw = readRaw(path, overrides);
+  const model = raw.model as Record<string, unknown> | undefined;
+  if (model && typeof model === 'object' && 'llm' in model) {
+    const { OmniRunSchema } = await import('../../train/omni.ts');
+    return { kind: 'omni', cfg: validateConfig(OmniRunSchema, raw, path) };
+  }
+  return { kind: 'lm', cfg: validateConfig(RunSchema, raw, path) };
 }
 
 export function register(program: Command): void {
@@ -37,20 +54,40 @@ export function register(program: Command): void {
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .action(async (opts: { config: string; resume?: string | boolean; stopAtStep?: number; profile?: number }, cmd: Command) => {
-      const cfg = loadRunConfig(opts.config, collectOverrides(cmd.args));
+      const any = await loadAnyConfig(opts.config, collectOverrides(cmd.args));
       const { initDevice } = await import('../../node.ts');
-      const { runLm } = await import('../../train/lm.ts');
       const device = await initDevice();
-      console.log(`webomni train '${cfg.name}' on ${device.adapter.description || device.adapter.vendor}`);
+      console.log(`webomni train '${any.cfg.name}' on ${device.adapter.description || device.adapter.vendor}`);
+      const runOpts = { resume: opts.resume, stopAtStep: opts.stopAtStep, profileSteps: opts.profile };
       try {
-        const r = await runLm(device, cfg, { resume: opts.resume, stopAtStep: opts.stopAtStep, profileSteps: opts.profile });
-        console.log(
-          `done: step ${r.step}, train loss ${r.lastLoss.toFixed(4)}, validation loss ${r.valLoss?.toFixed(4) ?? '—'}, ` +
-            `${Math.round(r.tokensPerSecond)} tokens/s, ${r.seconds.toFixed(1)} s`,
-        );
-        r.run.trainer.dispose();
+        if (any.kind === 'omni') {
+          const { runOmni } = await import('../../train/omni.ts');
+          const r = await runOmni(device, any.cfg, runOpts);
+          printOmniSummary(r.summary, r.run.runDir);
+          r.run.trainer.dispose();
+        } else {
+          const { runLm } = await import('../../train/lm.ts');
+          const r = await runLm(device, any.cfg, runOpts);
+          console.log(
+            `done: step ${r.step}, train loss ${r.lastLoss.toFixed(4)}, validation loss ${r.valLoss?.toFixed(4) ?? '—'}, ` +
+              `${Math.round(r.tokensPerSecond)} tokens/s, ${r.seconds.toFixed(1)} s`,
+          );
+          r.run.trainer.dispose();
+        }
       } finally {
         device.destroy();
       }
     });
+}
+
+export function printOmniSummary(s: import('../../train/omni.ts').OmniSummary, runDir: string): void {
+  const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)}%`);
+  console.log('');
+  console.log(`caption accuracy (held-out images)   ${pct(s.captionAccuracy)}`);
+  console.log(`spoken-word accuracy (held-out)      ${pct(s.speechAccuracy)}`);
+  console.log(`text validation loss                 ${s.textValLoss?.toFixed(4) ?? '—'}`);
+  console.log(`validation loss (all sources)        ${s.valLoss?.toFixed(4) ?? '—'}`);
+  console.log(`tokens/s                             ${Math.round(s.tokensPerSecond)}`);
+  console.log(`wall time                            ${s.wallSeconds.toFixed(0)} s`);
+  console.log(`report                               ${runDir}/report.html (summary.json, metrics.jsonl)`);
 }
