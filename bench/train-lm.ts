@@ -3,7 +3,7 @@
 // loss read back every step like the Trainer does) on the lm-brown-tiny config with real
 // Brown batches, against PyTorch CPU and tfjs-webgpu training the same model on the same
 // batches, on the same machine, in the same run. Usage:
-//   npm run bench -- train-lm [--config configs/lm-brown-tiny.yaml] [--steps 5] [--warmup 3]
+//   npm run bench -- train-lm [--config configs/lm-brown-tiny.yaml] [--steps 5] [--warmup 2]
 //                             [--profile-steps 1] [--peers=torch,tfjs | --no-peers] [--peer-max-seconds 60]
 //                             [--<key.path> <value> ...]   (config overrides, as in webomni train)
 //
@@ -47,7 +47,7 @@ interface Args {
 }
 
 function parseArgs(args: string[]): Args {
-  const out: Args = { config: join(root, 'configs', 'lm-brown-tiny.yaml'), steps: 5, warmup: 3, profileSteps: 1, peerMaxSeconds: 60, peers: ['torch', 'tfjs'], overrides: [] };
+  const out: Args = { config: join(root, 'configs', 'lm-brown-tiny.yaml'), steps: 5, warmup: 2, profileSteps: 1, peerMaxSeconds: 60, peers: ['torch', 'tfjs'], overrides: [] };
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -202,13 +202,19 @@ interface OursResult {
   losses: number[];
   profile: string | null;
   batches: LmBatch[];
+  lrs: number[];
+}
+
+function lrAt(cfg: RunConfig, step: number): number {
+  const t = cfg.train;
+  return learningRate(step, { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps, totalSteps: t.steps, minRatio: t.minLrRatio });
 }
 
 /** One training step exactly as Trainer.run does it (no eval/checkpoint in the timed loop). */
 function recordStep(run: LmRun, cfg: RunConfig, step: number, micro: LmBatch[]): Tensor {
   const { trainer, model } = run;
   const t = cfg.train;
-  trainer.optimizer.lr = learningRate(step, { kind: t.schedule, lr: t.lr, warmupSteps: t.warmupSteps, totalSteps: t.steps, minRatio: t.minLrRatio });
+  trainer.optimizer.lr = lrAt(cfg, step);
   const normalizer = Math.max(1, micro.reduce((s, b) => s + b.lossTokens, 0));
   return scope(() => {
     let total: Tensor | null = null;
@@ -226,6 +232,7 @@ function recordStep(run: LmRun, cfg: RunConfig, step: number, micro: LmBatch[]):
 
 async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: FlopModel, log: (l: string) => void): Promise<OursResult> {
   const batches: LmBatch[] = [];
+  const lrs: number[] = [];
   const losses: number[] = [];
   let step = 0;
   let pending: Tensor | null = null;
@@ -238,10 +245,11 @@ async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: 
     if (!Number.isFinite(v)) throw new Error(`loss became ${v}`);
     losses.push(v);
   };
-  const doStep = (record?: { ms: number }) => {
+  const doStep = async (record?: { ms: number }) => {
     const micro: LmBatch[] = [];
-    for (let i = 0; i < cfg.train.microBatches; i++) micro.push(run.trainer.train.next());
+    for (let i = 0; i < cfg.train.microBatches; i++) micro.push(await run.trainer.train.next());
     batches.push(...micro);
+    for (const _ of micro) lrs.push(lrAt(cfg, step));
     const t0 = performance.now();
     const loss = recordStep(run, cfg, step++, micro);
     if (record) record.ms += performance.now() - t0;
@@ -251,7 +259,7 @@ async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: 
   log(`webomni: ${a.warmup} warm-up + ${a.steps} measured steps`);
   const tw = performance.now();
   for (let i = 0; i < a.warmup; i++) {
-    const { loss } = doStep();
+    const { loss } = await doStep();
     await drain();
     pending = loss;
   }
@@ -264,7 +272,7 @@ async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: 
   const t0 = performance.now();
   let tokens = 0;
   for (let i = 0; i < a.steps; i++) {
-    const r = doStep(record);
+    const r = await doStep(record);
     tokens += r.tokens;
     await drain();
     pending = r.loss;
@@ -281,7 +289,7 @@ async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: 
   if (a.profileSteps > 0 && device.features.has('timestamp-query')) {
     device.startProfiling();
     for (let i = 0; i < a.profileSteps; i++) {
-      const { loss } = doStep();
+      const { loss } = await doStep();
       await drain();
       pending = loss;
     }
@@ -299,6 +307,7 @@ async function runOurs(device: Device, run: LmRun, cfg: RunConfig, a: Args, fm: 
     losses,
     profile,
     batches,
+    lrs,
   };
 }
 
@@ -318,6 +327,8 @@ export interface PeerSpec {
     initStd: number;
   };
   train: { lr: number; betas: [number, number]; eps: number; weightDecay: number; gradClip: number };
+  /** Learning rate of each batch's step (webomni's schedule), so the peers train identically. */
+  lrs: number[];
   warmup: number;
   steps: number;
   /** Warm-up steps the peers run (the last ones of the warm-up batches). */
@@ -391,6 +402,9 @@ export async function run(args: string[]): Promise<void> {
     const flopsPerToken = perTok.reduce((s, f) => s + f.total, 0) / tokensMeasured;
     const attnPerToken = perTok.reduce((s, f) => s + f.attention, 0) / tokensMeasured;
     const oursMfu = ours.flopsPerSecond / 1e9 / peak.gflops;
+    const seqs = measured.reduce((s, b) => s + b.host.cuSeqlens.length - 1, 0);
+    const layoutNote = `packed layout of the measured batches: ${(seqs / measured.length).toFixed(1)} sequences/batch, mean length ${(tokensMeasured / seqs).toFixed(1)} tokens, longest ${Math.max(...measured.map((b) => b.host.maxSeqlen))}`;
+    log(`  ${layoutNote}`);
 
     // Peers get exactly the batches webomni trained on (warm-up ones first).
     const spec: PeerSpec = {
@@ -407,9 +421,10 @@ export async function run(args: string[]): Promise<void> {
         initStd: cfg.model.initStd,
       },
       train: { lr: cfg.train.lr, betas: cfg.train.betas, eps: cfg.train.eps, weightDecay: cfg.train.weightDecay, gradClip: cfg.train.gradClip },
+      lrs: ours.lrs.slice(0, a.warmup + a.steps),
       warmup: a.warmup,
       steps: a.steps,
-      peerWarmup: Math.min(a.warmup, 2),
+      peerWarmup: Math.min(a.warmup, 1),
       peerMaxSeconds: a.peerMaxSeconds,
       batches: ours.batches.slice(0, a.warmup + a.steps).map((b) => ({
         ids: Array.from(b.host.ids),
@@ -424,6 +439,7 @@ export async function run(args: string[]): Promise<void> {
     const notes: string[] = [
       `config ${a.config} (${cfg.model.layers} layers, dim ${cfg.model.dim}, ${cfg.model.heads}/${cfg.model.kvHeads} heads, ffn ${cfg.model.ffnDim}, vocab ${spec.model.vocabSize}, ${cfg.data.tokensPerBatch} tokens/batch, ${cfg.train.microBatches} micro-batch(es)/step); ${a.warmup} warm-up + ${a.steps} measured steps per system on the same real Brown batches`,
       `model FLOPs/step = 6·N·T + 3·layers·4·Σ_seq(L²/2)·dim, N = ${fm.matmulParams.toLocaleString()} matmul parameters (all ${fm.totalParams.toLocaleString()} but the embedding table; lm_head included), L = packed sequence lengths from cu_seqlens; = ${(flopsPerToken / 1e6).toFixed(2)} MFLOP/token (${(attnPerToken / 1e6).toFixed(3)} of it attention)`,
+      layoutNote,
       `peak = best of WGSL kernels of independent FMA chains with no memory traffic (2 FLOPs per FMA), timed with device.sync(): ${peak.all.map((p) => `${p.variant} ${p.gflops.toFixed(1)}`).join('; ')} GFLOP/s`,
       `webomni step: the Trainer's step (lossOn → backward → clipGradNorm into fused AdamW → zeroGrad), previous loss read back after recording the next step; ${ours.msPerStep.toFixed(0)} ms/step of which ${ours.recordMsPerStep.toFixed(0)} ms JavaScript recording, ${ours.dispatchesPerStep.toFixed(0)} dispatches/step; losses ${ours.losses.map((l) => l.toFixed(3)).join(' ')}`,
     ];

@@ -116,6 +116,7 @@ const lmHead = param('lm_head.weight', [m.vocabSize, m.dim]);
 // ---------------------------------------------------------------- batches (host prep, like a loader)
 interface Prepared {
   T: number;
+  lr: number;
   n: number;
   ids: T;
   targets: T;
@@ -146,7 +147,7 @@ function chunksOf(cu: number[]): Array<[number, number]> {
 // as the batch needing the most; extra chunks are all padding.
 const nChunks = Math.max(...spec.batches.map((b) => chunksOf(b.cuSeqlens).length));
 
-function prepare(b: PeerSpec['batches'][number]): Prepared {
+function prepare(b: PeerSpec['batches'][number], index: number): Prepared {
   const cu = b.cuSeqlens;
   const T = b.ids.length;
   const chunks = chunksOf(cu);
@@ -181,6 +182,7 @@ function prepare(b: PeerSpec['batches'][number]): Prepared {
   const w = Float32Array.from(b.targets, (x) => (x < 0 ? 0 : 1));
   return {
     T,
+    lr: spec.lrs[index],
     n,
     ids: tf.tensor1d(Int32Array.from(b.ids), 'int32'),
     targets: tf.tensor1d(tgt, 'int32'),
@@ -260,7 +262,7 @@ function step(b: Prepared): T {
       s.m.assign(tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1)));
       s.v.assign(tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2)));
       const upd = tf.div(tf.div(s.m, bc1), tf.add(tf.sqrt(tf.div(s.v, bc2)), tr.eps));
-      p.assign(tf.sub(tf.mul(p, 1 - tr.lr * tr.weightDecay), tf.mul(upd, tr.lr)));
+      p.assign(tf.sub(tf.mul(p, 1 - b.lr * tr.weightDecay), tf.mul(upd, b.lr)));
     });
   });
   tf.dispose(Object.values(grads));
@@ -279,7 +281,7 @@ async function readLoss(l: T): Promise<number> {
 // ---------------------------------------------------------------- run
 const warmup = Math.min(spec.peerWarmup, spec.warmup);
 const maxSeconds = spec.peerMaxSeconds;
-const prepared = spec.batches.map(prepare);
+const prepared = spec.batches.map((b, i) => prepare(b, i));
 const losses: number[] = [];
 for (const b of prepared.slice(spec.warmup - warmup, spec.warmup)) losses.push(await readLoss(step(b)));
 const measured = prepared.slice(spec.warmup, spec.warmup + spec.steps);

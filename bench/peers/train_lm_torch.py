@@ -143,12 +143,14 @@ def main():
         return cache[key]
 
     ref.attention = make_attention(layout_of, C)
-    batches = [{"ids": b["ids"], "targets": b["targets"], "positions": b["positions"], "cu_seqlens": b["cuSeqlens"]}
-               for b in spec["batches"]]
+    batches = [{"ids": b["ids"], "targets": b["targets"], "positions": b["positions"], "cu_seqlens": b["cuSeqlens"],
+                "lr": lr} for b, lr in zip(spec["batches"], spec["lrs"])]
     for b in batches:
         layout_of(b["cu_seqlens"])
 
     def step(b):
+        for g in opt.param_groups:
+            g["lr"] = b["lr"]
         opt.zero_grad(set_to_none=True)
         loss = ref.forward(params, cfg, b)
         loss.backward()
