@@ -11,7 +11,7 @@ import type { Device } from '../device/index.ts';
 import { Tensor } from '../tensor/tensor.ts';
 import { scope, scopeAsync } from '../tensor/scope.ts';
 import { noGrad } from '../autograd/mode.ts';
-import { OmniModel, type OmniBatch } from '../models/omni.ts';
+import { OmniModel, type OmniBatch, type OmniModelConfig } from '../models/omni.ts';
 import { generate } from '../models/generate.ts';
 import { DEFAULT_DECODER } from '../models/decoder.ts';
 import { trainBpe } from '../data/tokenizer/train.ts';
@@ -149,6 +149,78 @@ function datasetTokenizer(cfg: OmniRunConfig, samples: ManifestSample[], runDir:
   return tokenizer;
 }
 
+/** The OmniModel config of a run config (the LLM's vocabulary comes from the tokenizer). */
+export function omniModelConfig(cfg: OmniRunConfig, vocabSize: number): OmniModelConfig {
+  const m = cfg.model.llm;
+  return {
+    llm: {
+      ...DEFAULT_DECODER,
+      vocabSize,
+      dim: m.dim,
+      layers: m.layers,
+      heads: m.heads,
+      kvHeads: m.kvHeads,
+      ffnDim: m.ffnDim,
+      mlp: m.mlp,
+      norm: m.norm,
+      normEps: m.normEps,
+      ropeTheta: m.ropeTheta,
+      tieEmbeddings: m.tieEmbeddings,
+      maxSeqLen: m.maxSeqLen,
+      initStd: m.initStd,
+      seed: cfg.seed,
+      activationCheckpointing: m.activationCheckpointing,
+    },
+    encoders: cfg.model.encoders,
+    projectorHidden: cfg.model.projectorHidden,
+    freeze: cfg.model.freeze,
+  };
+}
+
+export function omniFeedForward(cfg: OmniRunConfig): ReturnType<typeof moeFeedForward> {
+  return moeFeedForward({ ...cfg, model: cfg.model.llm } as unknown as Parameters<typeof moeFeedForward>[0]);
+}
+
+/** Greedy text from one media item alone (prompt: [BOS] <|m_start|> N×<m> <|m_end|>). */
+export async function generateFromMedia(
+  model: OmniModel,
+  tokenizer: Tokenizer,
+  modality: string,
+  input: unknown,
+  opts: { maxNewTokens: number; temperature?: number; seed?: number },
+): Promise<string> {
+  const n = model.tokenCount(modality, input);
+  const bos = tokenizer.bosId;
+  const prompt = [
+    ...(bos !== undefined ? [bos] : []),
+    tokenizer.requireId(`<|${modality}_start|>`),
+    ...Array<number>(n).fill(tokenizer.requireId(`<${modality}>`)),
+    tokenizer.requireId(`<|${modality}_end|>`),
+  ];
+  const start = bos !== undefined ? 2 : 1;
+  const ids = await scopeAsync(async () => {
+    const { h } = noGrad(() =>
+      scope(() =>
+        model.embed({
+          ids: Int32Array.from(prompt),
+          targets: new Int32Array(prompt.length).fill(-100),
+          positions: Int32Array.from(prompt.map((_, i) => i)),
+          cuSeqlens: [0, prompt.length],
+          media: [{ modality, start, length: n, input }],
+        }),
+      ),
+    );
+    return generate(model.llm, prompt, {
+      maxNewTokens: opts.maxNewTokens,
+      temperature: opts.temperature ?? 0,
+      seed: opts.seed,
+      promptEmbeddings: h,
+      stopIds: tokenizer.eosId !== undefined ? [tokenizer.eosId] : [],
+    });
+  });
+  return tokenizer.decode(ids).trim();
+}
+
 export interface OmniRun {
   trainer: Trainer<OmniHostBatch>;
   model: TrainableOmni;
@@ -169,32 +241,7 @@ export function buildOmniRun(device: Device, cfg: OmniRunConfig, log: (l: string
   const tokenizer = datasetTokenizer(cfg, train, runDir, log);
   writeFileSync(join(runDir, 'config.json'), JSON.stringify(cfg, null, 2));
   const m = cfg.model.llm;
-  const model = new TrainableOmni(
-    {
-      llm: {
-        ...DEFAULT_DECODER,
-        vocabSize: tokenizer.vocabSize,
-        dim: m.dim,
-        layers: m.layers,
-        heads: m.heads,
-        kvHeads: m.kvHeads,
-        ffnDim: m.ffnDim,
-        mlp: m.mlp,
-        norm: m.norm,
-        normEps: m.normEps,
-        ropeTheta: m.ropeTheta,
-        tieEmbeddings: m.tieEmbeddings,
-        maxSeqLen: m.maxSeqLen,
-        initStd: m.initStd,
-        seed: cfg.seed,
-        activationCheckpointing: m.activationCheckpointing,
-      },
-      encoders: cfg.model.encoders,
-      projectorHidden: cfg.model.projectorHidden,
-      freeze: cfg.model.freeze,
-    },
-    moeFeedForward({ ...cfg, model: m } as unknown as Parameters<typeof moeFeedForward>[0]),
-  );
+  const model = new TrainableOmni(omniModelConfig(cfg, tokenizer.vocabSize), omniFeedForward(cfg));
   const media = createNodeMediaLoader({ image: cfg.data.image, audio: cfg.data.audio });
   const loaderOpts = {
     tokenizer,
@@ -265,7 +312,6 @@ export async function evaluateOmni(run: OmniRun, log: (l: string) => void): Prom
   const { model, tokenizer, val, config } = run;
   const keywords = labelKeywords([...val, ...loadManifest(join(config.data.dir, 'manifest.train.jsonl'))]);
   const media = createNodeMediaLoader({ image: config.data.image, audio: config.data.audio });
-  const bos = tokenizer.bosId;
   const results = new Map<string, { correct: number; total: number }>();
   const examples: OmniEvaluation['examples'] = [];
   model.eval();
@@ -279,32 +325,7 @@ export async function evaluateOmni(run: OmniRun, log: (l: string) => void): Prom
     perSource.set(s.source, seen + 1);
     const modality = item.type;
     const input = await media.load(item, resolveMediaPath(s.baseDir, item.path));
-    const n = model.tokenCount(modality, input);
-    const startId = tokenizer.requireId(`<|${modality}_start|>`);
-    const phId = tokenizer.requireId(`<${modality}>`);
-    const endId = tokenizer.requireId(`<|${modality}_end|>`);
-    const prompt = [...(bos !== undefined ? [bos] : []), startId, ...Array(n).fill(phId), endId];
-    const start = bos !== undefined ? 2 : 1;
-    const ids = await scopeAsync(async () => {
-      const { h } = noGrad(() =>
-        scope(() =>
-          model.embed({
-            ids: Int32Array.from(prompt),
-            targets: new Int32Array(prompt.length).fill(-100),
-            positions: Int32Array.from(prompt.map((_, i) => i)),
-            cuSeqlens: [0, prompt.length],
-            media: [{ modality, start, length: n, input }],
-          }),
-        ),
-      );
-      return generate(model.llm, prompt, {
-        maxNewTokens: config.eval.maxNewTokens,
-        temperature: 0,
-        promptEmbeddings: h,
-        stopIds: tokenizer.eosId !== undefined ? [tokenizer.eosId] : [],
-      });
-    });
-    const text = tokenizer.decode(ids).trim();
+    const text = await generateFromMedia(model, tokenizer, modality, input, { maxNewTokens: config.eval.maxNewTokens });
     const correct = classify(text, keywords) === label;
     const r = results.get(s.source) ?? { correct: 0, total: 0 };
     r.correct += correct ? 1 : 0;

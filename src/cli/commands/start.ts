@@ -1,37 +1,45 @@
-// `webomni start`: the main job run by `npm start` on the built-in default config.
-// Today: train the Brown-corpus language model (configs/lm-brown-tiny.yaml), then report
-// validation loss, throughput and a generated sample. `webomni demo` keeps the small
-// spiral-classification demo.
+// `webomni start`: the main job run by `npm start` on the built-in default config:
+// train the omnimodal MoE model (configs/omni-fashion-tiny.yaml) on the committed data and
+// report held-out caption / spoken-word accuracy, text loss and throughput. Any LM or omni
+// config can be given instead. `webomni demo` keeps the small spiral demo.
 import type { Command } from 'commander';
-import { collectOverrides, loadRunConfig } from './train.ts';
+import { collectOverrides, loadAnyConfig, printOmniSummary } from './train.ts';
 
-export const DEFAULT_CONFIG = 'configs/lm-brown-tiny.yaml';
+export const DEFAULT_CONFIG = 'configs/omni-fashion-tiny.yaml';
 
 export function register(program: Command): void {
   program
     .command('start')
-    .description(`run the built-in default job: train ${DEFAULT_CONFIG} and sample from it`)
+    .description(`run the built-in default job: train ${DEFAULT_CONFIG} and report what it learned`)
     .option('-c, --config <file>', 'config to run instead of the default', DEFAULT_CONFIG)
     .option('--fresh', 'ignore checkpoints of an earlier run of the same config')
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .action(async (opts: { config: string; fresh?: boolean }, cmd: Command) => {
-      const cfg = loadRunConfig(opts.config, collectOverrides(cmd.args));
+      const any = await loadAnyConfig(opts.config, collectOverrides(cmd.args));
       const { initDevice } = await import('../../node.ts');
-      const { runLm } = await import('../../train/lm.ts');
-      const { generate } = await import('../../models/index.ts');
       const device = await initDevice();
-      console.log(`webomni: training '${cfg.name}' on ${device.adapter.description || device.adapter.vendor} (${device.adapter.architecture || 'GPU'})`);
+      console.log(`webomni: training '${any.cfg.name}' on ${device.adapter.description || device.adapter.vendor} (${device.adapter.architecture || 'GPU'})`);
+      // A finished earlier run is not retrained: resuming finds step == steps and only reports.
+      const runOpts = { resume: !opts.fresh };
       try {
-        // A finished earlier run is not retrained: resume() finds step == steps and only samples.
-        const r = await runLm(device, cfg, { resume: !opts.fresh });
+        if (any.kind === 'omni') {
+          const { runOmni } = await import('../../train/omni.ts');
+          const r = await runOmni(device, any.cfg, runOpts);
+          printOmniSummary(r.summary, r.run.runDir);
+          r.run.trainer.dispose();
+          return;
+        }
+        const { runLm } = await import('../../train/lm.ts');
+        const { generate } = await import('../../models/index.ts');
+        const r = await runLm(device, any.cfg, runOpts);
         const { model, tokenizer } = r.run;
         const prompt = 'The jury said';
         const ids = await generate(model, [...(tokenizer.bosId !== undefined ? [tokenizer.bosId] : []), ...tokenizer.encode(prompt)], {
           maxNewTokens: 40,
           temperature: 0.8,
           topK: 40,
-          seed: cfg.seed,
+          seed: any.cfg.seed,
           stopIds: tokenizer.eosId !== undefined ? [tokenizer.eosId] : [],
         });
         console.log('');
