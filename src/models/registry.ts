@@ -2,6 +2,7 @@
 // config. Encoders register themselves when their module is imported
 // (src/models/encoders/index.ts imports the built-in 'image' and 'audio' ones).
 import type { ModalityEncoder } from './encoders/types.ts';
+import { registerMediaDecoder, type MediaDecoder } from '../data/multimodal/modalities.ts';
 
 /** Builds an encoder from a (not yet validated) config object; validates it itself. */
 export type EncoderFactory = (config: unknown) => ModalityEncoder;
@@ -36,4 +37,14 @@ export function hasEncoder(name: string): boolean {
 /** Registered modality names, sorted. */
 export function registeredEncoders(): string[] {
   return [...factories.keys()].sort();
+}
+
+/**
+ * Register a whole modality in one call: its encoder and, for file-backed media, the
+ * decoder that turns a manifest file into the encoder's input (so manifests may use
+ * `{"<name>": "path"}` segments).
+ */
+export function registerModality(name: string, parts: { encoder: EncoderFactory; decode?: MediaDecoder }): void {
+  registerEncoder(name, parts.encoder);
+  if (parts.decode) registerMediaDecoder(name, parts.decode);
 }

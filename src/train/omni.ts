@@ -4,7 +4,9 @@
 // evaluation (caption and spoken-word accuracy, text loss) → summary.json + report.html.
 // Node-only.
 
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { placeholderTokens } from '../data/multimodal/modalities.ts';
 import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Device } from '../device/index.ts';
@@ -19,7 +21,7 @@ import { Tokenizer } from '../data/tokenizer/tokenizer.ts';
 import { loadTokenizer, saveTokenizer } from '../data/node.ts';
 import { MultimodalLoader, type MultimodalBatch, type MultimodalLoaderState } from '../data/multimodal/collate.ts';
 import { createNodeMediaLoader, loadManifest } from '../data/multimodal/node.ts';
-import { resolveMediaPath, type ManifestSample } from '../data/multimodal/manifest.ts';
+import { resolveMediaPath, segmentModality, type ManifestSample } from '../data/multimodal/manifest.ts';
 import { MoE, MoEStatsTracker } from '../nn/moe.ts';
 import { ModelSchema, TrainSchema } from './schema.ts';
 import { moeFeedForward } from './lm.ts';
@@ -31,6 +33,8 @@ export const OmniRunSchema = z
     name: z.string().regex(/^[\w.-]+$/, 'use letters, digits, _ . -'),
     seed: z.number().int().min(0).default(0),
     runsDir: z.string().default('runs'),
+    /** Modules to import before the model is built (e.g. a file registering a new modality). */
+    plugins: z.array(z.string()).default([]),
     model: z
       .object({
         llm: ModelSchema,
@@ -134,16 +138,17 @@ export class TrainableOmni extends OmniModel implements TrainableModel<OmniHostB
 
 /** Train a BPE on the dataset's own text (captions, transcripts, text samples), or load one. */
 function datasetTokenizer(cfg: OmniRunConfig, samples: ManifestSample[], runDir: string, log: (l: string) => void): Tokenizer {
+  const modalities = Object.keys(cfg.model.encoders);
   if (cfg.tokenizer.path) {
     if (!existsSync(cfg.tokenizer.path)) throw new Error(`tokenizer.path: file not found: ${cfg.tokenizer.path}`);
-    return loadTokenizer(cfg.tokenizer.path);
+    return withModalityTokens(loadTokenizer(cfg.tokenizer.path), modalities);
   }
   const path = join(runDir, 'tokenizer.json');
   if (existsSync(path)) return loadTokenizer(path);
   const texts: string[] = [];
   for (const s of samples) for (const seg of s.segments) if (seg.type === 'text') texts.push(seg.text);
   const t0 = performance.now();
-  const { tokenizer } = trainBpe(texts, { vocabSize: cfg.tokenizer.vocabSize });
+  const tokenizer = withModalityTokens(trainBpe(texts, { vocabSize: cfg.tokenizer.vocabSize }).tokenizer, modalities);
   saveTokenizer(tokenizer, path);
   log(`trained a ${tokenizer.vocabSize}-token BPE on the dataset's text in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return tokenizer;
@@ -219,6 +224,21 @@ export async function generateFromMedia(
     });
   });
   return tokenizer.decode(ids).trim();
+}
+
+/** Add the placeholder tokens of every configured modality the tokenizer lacks. */
+export function withModalityTokens(tokenizer: Tokenizer, modalities: readonly string[]): Tokenizer {
+  const missing = modalities.flatMap((m) => Object.values(placeholderTokens(m))).filter((t) => tokenizer.tokenToId(t) === undefined);
+  return missing.length ? tokenizer.withAddedTokens(missing) : tokenizer;
+}
+
+/** Import the config's plugin modules (relative paths resolve against the working directory). */
+export async function loadPlugins(plugins: readonly string[]): Promise<void> {
+  for (const p of plugins) {
+    const abs = resolvePath(p);
+    if (!existsSync(abs)) throw new Error(`plugins: module not found: ${p}`);
+    await import(pathToFileURL(abs).href);
+  }
 }
 
 export interface OmniRun {
@@ -323,7 +343,7 @@ export async function evaluateOmni(run: OmniRun, log: (l: string) => void): Prom
     const seen = perSource.get(s.source) ?? 0;
     if (config.eval.maxSamples > 0 && seen >= config.eval.maxSamples) continue;
     perSource.set(s.source, seen + 1);
-    const modality = item.type;
+    const modality = segmentModality(item);
     const input = await media.load(item, resolveMediaPath(s.baseDir, item.path));
     const text = await generateFromMedia(model, tokenizer, modality, input, { maxNewTokens: config.eval.maxNewTokens });
     const correct = classify(text, keywords) === label;
@@ -393,6 +413,7 @@ export async function runOmni(
 ): Promise<{ result: TrainResult; summary: OmniSummary; evaluation: OmniEvaluation; run: OmniRun }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const t0 = performance.now();
+  await loadPlugins(cfg.plugins);
   const run = buildOmniRun(device, cfg, log);
   run.trainer.o.stopAtStep = opts.stopAtStep;
   run.trainer.o.profileSteps = opts.profileSteps;

@@ -25,7 +25,7 @@ const media: MediaLoader = {
     return { kind: 'audio', samples: new Float32Array(n * 100), sampleRate: 16000, sourceSampleRate: 16000, seconds: (n * 100) / 16000 };
   },
 };
-const tokenCount = (m: 'image' | 'audio', x: MediaInput) => (m === 'image' && x.kind === 'image' ? x.width : x.kind === 'audio' ? x.samples.length / 100 : NaN);
+const tokenCount = (m: string, x: MediaInput) => (m === 'image' && x.kind === 'image' ? x.width : x.kind === 'audio' ? x.samples.length / 100 : NaN);
 const S = SPECIAL_IDS;
 
 const manifest = (lines: object[], file = 'set/m.jsonl') => parseManifest(lines.map((l) => JSON.stringify(l)).join('\n'), { file });

@@ -86,7 +86,7 @@ async function generateFromMediaFile(dir: string, opts: { image?: string; audio?
   const { assignParameters } = await import('../../checkpoint/tensors.ts');
   const { loadTokenizer } = await import('../../data/node.ts');
   const { validateConfig } = await import('../../train/config-io.ts');
-  const { OmniRunSchema, omniModelConfig, omniFeedForward, generateFromMedia } = await import('../../train/omni.ts');
+  const { OmniRunSchema, omniModelConfig, omniFeedForward, generateFromMedia, loadPlugins } = await import('../../train/omni.ts');
   const { OmniModel } = await import('../../models/omni.ts');
   const { createNodeMediaLoader } = await import('../../data/multimodal/node.ts');
   const device = await initDevice();
@@ -95,6 +95,7 @@ async function generateFromMediaFile(dir: string, opts: { image?: string; audio?
     const raw = (ck.manifest.state as { config?: { model?: { llm?: unknown } } }).config;
     if (!raw?.model?.llm) throw new Error(`${dir} is a text-only model: --${modality} needs an omnimodal checkpoint`);
     const cfg = validateConfig(OmniRunSchema, raw, `${dir}/manifest.json (config)`);
+    await loadPlugins(cfg.plugins);
     const tokPath = [join(dirname(dirname(dir)), 'tokenizer.json'), cfg.tokenizer.path].find((p) => p && existsSync(p));
     if (!tokPath) throw new Error(`no tokenizer.json next to the run of ${dir}`);
     const tokenizer = loadTokenizer(tokPath);

@@ -26,7 +26,8 @@
 import { IGNORE_INDEX } from '../packing.ts';
 import { SPECIAL_IDS } from '../tokenizer/special.ts';
 import { Sfc32, type RngState } from '../rng.ts';
-import { resolveMediaPath, type ManifestSample, type MediaModality, type MediaSegment } from './manifest.ts';
+import { resolveMediaPath, segmentModality, type ManifestSample, type MediaModality, type MediaSegment } from './manifest.ts';
+import { placeholderTokens } from './modalities.ts';
 import type { MediaInput, MediaLoader } from './media.ts';
 
 
@@ -62,8 +63,8 @@ export interface SpecialTokenIds {
 }
 
 export interface MultimodalLoaderOptions {
-  /** Text → ids (a webomni Tokenizer fits). */
-  tokenizer: { encode(text: string): number[] };
+  /** Text → ids (a webomni Tokenizer fits); tokenToId finds extra modalities' placeholder tokens. */
+  tokenizer: { encode(text: string): number[]; tokenToId?(token: string): number | undefined };
   /** Decodes media (createMediaLoader / createNodeMediaLoader). */
   media: MediaLoader;
   /** Placeholder count per media item. */
@@ -124,7 +125,7 @@ export interface MultimodalBatch {
   /** Loss (non -100 target) count per source; every source present, 0 when absent. */
   lossTokensBySource: Record<string, number>;
   /** Token count per modality: text (incl. BOS/EOS), image and audio (incl. start/end markers). */
-  tokensByModality: { text: number; image: number; audio: number };
+  tokensByModality: { text: number; image: number; audio: number; [modality: string]: number };
   epoch: number;
   index: number;
   lastInEpoch: boolean;
@@ -154,6 +155,8 @@ export interface BuiltSample {
   text: number;
   image: number;
   audio: number;
+  /** Tokens of registered extra modalities, by name. */
+  extra?: Map<string, number>;
 }
 
 function fnv1a(s: string, h = 0x811c9dc5): number {
@@ -236,6 +239,7 @@ export class MultimodalLoader {
     let text = 0;
     let image = 0;
     let audio = 0;
+    const extra = new Map<string, number>();
     const push = (id: number, l: boolean) => {
       ids.push(id);
       loss.push(l ? 1 : 0);
@@ -260,29 +264,51 @@ export class MultimodalLoader {
       try {
         input = await this.opts.media.load(seg, resolvedPath);
       } catch (e) {
-        throw new SampleError(`segments[${j}] (${seg.type} ${seg.path}): ${(e as Error).message}`, s.file, s.line, s.id);
+        throw new SampleError(`segments[${j}] (${segmentModality(seg)} ${seg.path}): ${(e as Error).message}`, s.file, s.line, s.id);
       }
-      const n = this.opts.tokenCount(seg.type, input);
+      const modality = segmentModality(seg);
+      const n = this.opts.tokenCount(modality, input);
       if (!Number.isInteger(n) || n < 1)
-        throw new SampleError(`segments[${j}] (${seg.type} ${seg.path}): tokenCount returned ${n}, expected a positive integer`, s.file, s.line, s.id);
-      const [open, ph, close] = seg.type === 'image' ? [sp.imageStart, sp.image, sp.imageEnd] : [sp.audioStart, sp.audio, sp.audioEnd];
+        throw new SampleError(`segments[${j}] (${modality} ${seg.path}): tokenCount returned ${n}, expected a positive integer`, s.file, s.line, s.id);
+      const [open, ph, close] =
+        seg.type === 'image'
+          ? [sp.imageStart, sp.image, sp.imageEnd]
+          : seg.type === 'audio'
+            ? [sp.audioStart, sp.audio, sp.audioEnd]
+            : this.extraPlaceholders(modality, s, j);
       push(open, false);
       const start = ids.length;
       for (let k = 0; k < n; k++) push(ph, false);
       push(close, false);
       media.push({ seg, resolvedPath, input, start, length: n });
       if (seg.type === 'image') image += n + 2;
-      else audio += n + 2;
+      else if (seg.type === 'audio') audio += n + 2;
+      else extra.set(modality, (extra.get(modality) ?? 0) + n + 2);
       lastLoss = false;
     }
     if (this.opts.eos ?? true) {
       push(sp.eos, lastLoss);
       text++;
     }
-    return { ids, loss: Uint8Array.from(loss), media, text, image, audio };
+    return { ids, loss: Uint8Array.from(loss), media, text, image, audio, extra };
   }
 
   /** The next batch (the stream is endless: epochs follow each other). Not re-entrant. */
+  /** Placeholder ids of a registered extra modality, from the tokenizer. */
+  private extraPlaceholders(modality: string, s: ManifestSample, j: number): [number, number, number] {
+    const names = placeholderTokens(modality);
+    const ids = [names.start, names.item, names.end].map((t) => this.opts.tokenizer.tokenToId?.(t));
+    if (ids.some((id) => id === undefined)) {
+      throw new SampleError(
+        `segments[${j}] (${modality}): the tokenizer has no ${names.start} / ${names.item} / ${names.end} tokens for this modality`,
+        s.file,
+        s.line,
+        s.id,
+      );
+    }
+    return ids as [number, number, number];
+  }
+
   async next(): Promise<MultimodalBatch> {
     if (this.busy) throw new MultimodalLoaderError('next() called again before the previous call finished');
     this.busy = true;
@@ -360,7 +386,7 @@ export class MultimodalLoader {
     const seqSources = new Int32Array(parts.length);
     const lossTokensBySource: Record<string, number> = {};
     for (const name of this.sourceNames) lossTokensBySource[name] = 0;
-    const tokensByModality = { text: 0, image: 0, audio: 0 };
+    const tokensByModality: MultimodalBatch['tokensByModality'] = { text: 0, image: 0, audio: 0 };
     let maxSeqlen = 0;
     let numTargets = 0;
     let off = 0;
@@ -377,7 +403,7 @@ export class MultimodalLoader {
       }
       for (const m of b.media)
         media.push({
-          modality: m.seg.type,
+          modality: segmentModality(m.seg),
           start: off + m.start,
           length: m.length,
           seq: q,
@@ -390,6 +416,7 @@ export class MultimodalLoader {
       tokensByModality.text += b.text;
       tokensByModality.image += b.image;
       tokensByModality.audio += b.audio;
+      for (const [m, c] of b.extra ?? []) tokensByModality[m] = (tokensByModality[m] ?? 0) + c;
       off += L;
       cu.push(off);
       if (L > maxSeqlen) maxSeqlen = L;

@@ -4,3 +4,4 @@ export * from './image.ts';
 export * from './audio.ts';
 export * from './media.ts';
 export * from './collate.ts';
+export * from './modalities.ts';

@@ -3,7 +3,8 @@
 // the Node loader (./node.ts) or any caller through `checkFiles`.
 
 export type Modality = 'text' | 'image' | 'audio';
-export type MediaModality = 'image' | 'audio';
+/** 'image', 'audio', or a modality registered with registerMediaDecoder. */
+export type MediaModality = string;
 
 export interface TextSegment {
   type: 'text';
@@ -22,8 +23,19 @@ export interface AudioSegment {
   type: 'audio';
   path: string;
 }
-export type Segment = TextSegment | ImageSegment | AudioSegment;
-export type MediaSegment = ImageSegment | AudioSegment;
+/** A segment of a registered extra modality (see modalities.ts): `{"<modality>": "path"}`. */
+export interface ExtraMediaSegment {
+  type: 'extra';
+  modality: string;
+  path: string;
+}
+export type Segment = TextSegment | ImageSegment | AudioSegment | ExtraMediaSegment;
+export type MediaSegment = ImageSegment | AudioSegment | ExtraMediaSegment;
+
+/** The modality name of a media segment ('image', 'audio', or a registered extra one). */
+export function segmentModality(seg: MediaSegment): string {
+  return seg.type === 'extra' ? seg.modality : seg.type;
+}
 
 /**
  * Which text segments carry loss: 'targets' (default) those with `"target": true`, 'all' every
@@ -63,6 +75,8 @@ export interface ParseManifestOptions {
   checkFiles?: (resolvedPath: string) => boolean;
 }
 
+import { mediaDecoder, registeredMediaTypes } from './modalities.ts';
+
 const SAMPLE_KEYS = new Set(['id', 'source', 'segments', 'loss', 'meta']);
 const SEGMENT_KINDS = ['text', 'image', 'audio'] as const;
 
@@ -83,7 +97,15 @@ function parseSegment(v: unknown, i: number, err: (m: string) => never): Segment
   const where = `segments[${i}]`;
   if (!isObj(v)) return err(`${where} must be an object, got ${JSON.stringify(v)}`);
   const kinds = SEGMENT_KINDS.filter((k) => k in v);
-  if (kinds.length === 0) return err(`${where}: unknown segment type (keys ${Object.keys(v).map((k) => JSON.stringify(k)).join(', ') || 'none'}; expected one of "text", "image", "audio")`);
+  const keys = Object.keys(v);
+  if (kinds.length === 0 && keys.length === 1 && mediaDecoder(keys[0])) {
+    const path = v[keys[0]];
+    if (typeof path !== 'string' || path.length === 0) return err(`${where}.${keys[0]} must be a non-empty path string`);
+    if (/^[/\\]/.test(path) || /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(path)) return err(`${where}.${keys[0]} must be a path relative to the manifest's directory, got ${JSON.stringify(path)}`);
+    return { type: 'extra', modality: keys[0], path };
+  }
+  const known = ['"text"', '"image"', '"audio"', ...registeredMediaTypes().map((m) => `"${m}"`)].join(', ');
+  if (kinds.length === 0) return err(`${where}: unknown segment type (keys ${keys.map((k) => JSON.stringify(k)).join(', ') || 'none'}; expected one of ${known})`);
   if (kinds.length > 1) return err(`${where}: a segment has exactly one of "text", "image", "audio", got ${kinds.map((k) => `"${k}"`).join(' and ')}`);
   const kind = kinds[0];
   const allowed = kind === 'text' ? ['text', 'target'] : kind === 'image' ? ['image', 'index'] : ['audio'];

@@ -4,6 +4,7 @@
 import { AudioError, decodeWav, resample, toMono, type DecodedWav, type ResampleOptions } from './audio.ts';
 import { idxImage, ImageError, isIdx, parseIdx, preprocessImage, type IdxArray, type ImageConfig, type ImageInput, type RawImage } from './image.ts';
 import type { MediaSegment } from './manifest.ts';
+import { mediaDecoder } from './modalities.ts';
 
 export interface AudioConfig {
   /** Sample rate the encoder expects (default 16000). */
@@ -82,6 +83,11 @@ export function createMediaLoader(io: MediaIO, cfg: MediaConfig = {}): MediaLoad
   return {
     async load(seg, path) {
       if (seg.type === 'audio') return preprocessAudio(decodeWav(await bytesOf(path), path), cfg.audio, path);
+      if (seg.type === 'extra') {
+        const decode = mediaDecoder(seg.modality);
+        if (!decode) throw new Error(`${path}: no decoder registered for modality '${seg.modality}'`);
+        return (await decode(await bytesOf(path), path)) as MediaInput;
+      }
       let raw: RawImage;
       const cached = idxCache.get(path);
       if (cached) raw = pickIdx(cached, seg.index, path);
