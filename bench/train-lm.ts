@@ -16,7 +16,7 @@
 // a WGSL kernel of independent FMA chains with no memory traffic (2 FLOPs per FMA).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initDevice, type Device, type Tensor } from '../src/node.ts';
@@ -365,6 +365,7 @@ function runPeer(cmd: string, argv: string[], timeoutMs: number): PeerOut | { er
 
 // ------------------------------------------------------------------ main
 
+
 export async function run(args: string[]): Promise<void> {
   const a = parseArgs(args);
   const log = (l: string) => console.log(l);
@@ -443,6 +444,7 @@ export async function run(args: string[]): Promise<void> {
       `peak = best of WGSL kernels of independent FMA chains with no memory traffic (2 FLOPs per FMA), timed with device.sync(): ${peak.all.map((p) => `${p.variant} ${p.gflops.toFixed(1)}`).join('; ')} GFLOP/s`,
       `webomni step: the Trainer's step (lossOn → backward → clipGradNorm into fused AdamW → zeroGrad), previous loss read back after recording the next step; ${ours.msPerStep.toFixed(0)} ms/step of which ${ours.recordMsPerStep.toFixed(0)} ms JavaScript recording, ${ours.dispatchesPerStep.toFixed(0)} dispatches/step; losses ${ours.losses.map((l) => l.toFixed(3)).join(' ')}`,
     ];
+    notes.push(`host load average (1 min) after the webomni run: ${loadavg()[0].toFixed(1)} on ${cpus().length} cores (the WebGPU adapter is lavapipe on the same cores: other processes slow every system here)`);
     const rows: BenchRow[] = [];
 
     const peerRuns: Array<{ name: string; out: PeerOut | { error: string } }> = [];
