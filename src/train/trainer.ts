@@ -170,14 +170,14 @@ export class Trainer<B extends HostBatch, S extends BatchSource<B> = BatchSource
     let tokens = 0;
     let windowTokens = 0;
     let windowStart = performance.now();
-    let pending: { step: number; loss: Tensor; lr: number } | null = null;
+    let pending: { step: number; loss: Tensor; lr: number; value: Promise<number> } | null = null;
     let lastLoss = NaN;
     let valLoss: number | null = null;
     let lastEvalStep = -1;
     let tps = 0;
     const drain = async () => {
       if (!pending) return;
-      const v = await pending.loss.item();
+      const v = await pending.value;
       pending.loss.release();
       if (!Number.isFinite(v)) throw new Error(`loss became ${v} at step ${pending.step}: lower train.lr or enable train.gradClip`);
       lastLoss = v;
@@ -221,9 +221,13 @@ export class Trainer<B extends HostBatch, S extends BatchSource<B> = BatchSource
         const stepTokens = micro.reduce((s, b) => s + b.tokens, 0);
         tokens += stepTokens;
         windowTokens += stepTokens;
-        // Read the previous step's loss now: the GPU is already busy with this one.
+        // Submit this step with its loss copy now, so the GPU runs it while the host
+        // finishes logging the previous step and records the next one; its value is
+        // awaited one step later.
+        const value = loss.item();
+        value.catch(() => {}); // awaited in drain(); a failure surfaces there
         await drain();
-        pending = { step: this.step, loss, lr };
+        pending = { step: this.step, loss, lr, value };
         const now = performance.now();
         if (now - windowStart > 2000) {
           tps = (windowTokens * 1000) / (now - windowStart);
