@@ -23,15 +23,16 @@
 // which sums over the query heads of a KV head's group itself: no atomics, deterministic.
 alias T = f32;
 
-override D: u32 = 64u;          // head dim, ≤ 128
-override CAUSAL: bool = false;
-override DT: u32 = (D + 3u) / 4u;   // value-phase columns per invocation
+// Value-phase columns per invocation: 4·DT ≥ D. One pipeline serves every head dim of its
+// class (DT = 8: D ≤ 32, 16: D ≤ 64, 32: D ≤ 128); D itself and causality are uniforms.
+override DT: u32 = 16u;
 
 const NT: u32 = 64u;    // invocations per workgroup
 const BR: u32 = 64u;    // rows owned by a workgroup
-const BC: u32 = 32u;    // streamed rows per tile
-const TR: u32 = 4u;     // register tile rows
+const BC: u32 = 32u;    // streamed rows per tile = NT / RG · TC
 const TC: u32 = 8u;     // register tile columns (score phase)
+const PT: u32 = BR * BC;
+const TR: u32 = 4u;     // register tile rows
 const RG: u32 = 16u;    // BR / TR row groups
 const DTMAX: u32 = 32u;
 // A finite stand-in for −∞: exp2(MASKED − m) is exactly 0 and nothing becomes NaN.
@@ -51,8 +52,8 @@ struct Params {
   ntok: u32,    // T
   scale2: f32,  // scale · log2(e)
   scale: f32,
-  d: u32,       // = D (a uniform, so reduction loops over it stay loops)
-  _b: u32,
+  d: u32,       // head dim D (a uniform, so reduction loops over it stay loops)
+  causal: u32,
   q: View,
   k: View,
   v: View,
@@ -77,8 +78,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dkb: array<T>;
 @group(0) @binding(8) var<storage, read_write> dvb: array<T>;
 
-var<workgroup> pt: array<f32, BR * BC>;    // P (forward, dkdv) or dS (dq)
-var<workgroup> dst: array<f32, BR * BC>;   // dS (dkdv)
+var<workgroup> pt: array<f32, PT>;    // P (forward, dkdv) or dS (dq)
+var<workgroup> dst: array<f32, PT>;   // dS (dkdv)
 var<workgroup> rowa: array<f32, BR>;       // forward: correction / 1/l; dq: lse2; dkdv: lse2 of the query tile
 var<workgroup> rowb: array<f32, BR>;       // dq: Dᵢ; dkdv: Dᵢ of the query tile
 
@@ -105,10 +106,12 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t
   let rg = tid % RG;       // row group: rows rg·4 .. +4 of the block
   let cg = tid / RG;       // score phase: keys cg·8 .. +8 of the tile; value phase: columns cg·DT .. +DT
 
-  var qrow: array<u32, TR>;
-  for (var r = 0u; r < TR; r++) { qrow[r] = row_at(p.q, b, b.row0 + rg * TR + r, h); }
+  let q0 = row_at(p.q, b, b.row0 + rg * TR + 0u, h);
+  let q1 = row_at(p.q, b, b.row0 + rg * TR + 1u, h);
+  let q2 = row_at(p.q, b, b.row0 + rg * TR + 2u, h);
+  let q3 = row_at(p.q, b, b.row0 + rg * TR + 3u, h);
   var vcol: array<u32, DTMAX>;
-  for (var j = 0u; j < DT; j++) { vcol[j] = min(cg * DT + j, D - 1u); }
+  for (var j = 0u; j < DT; j++) { vcol[j] = min(cg * DT + j, p.d - 1u); }
   var o: array<array<f32, DTMAX>, TR>;
   for (var r = 0u; r < TR; r++) { for (var j = 0u; j < DT; j++) { o[r][j] = 0.0; } }
   // Row phase state: invocation tid owns row tid.
@@ -116,29 +119,47 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t
   var m = MASKED;
   var l = 0.0;
 
-  let kend = select(b.len, min(b.row0 + BR, b.len), CAUSAL);
+  let kend = select(b.len, min(b.row0 + BR, b.len), p.causal != 0u);
   for (var kt = 0u; kt < kend; kt += BC) {
-    // ---- score phase: S[4×8] = Q·Kᵀ
-    var krow: array<u32, TC>;
-    for (var c = 0u; c < TC; c++) { krow[c] = row_at(p.k, b, kt + cg * TC + c, hk); }
-    var acc: array<array<f32, TC>, TR>;
-    for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { acc[r][c] = 0.0; } }
+    workgroupBarrier();   // the previous tile's value phase is done with pt
+    // ---- score phase: S[4×8] = Q·Kᵀ; column c of the tile is the vec4 a_c over the 4 rows
+    let k0 = row_at(p.k, b, kt + cg * TC + 0u, hk);
+    let k1 = row_at(p.k, b, kt + cg * TC + 1u, hk);
+    let k2 = row_at(p.k, b, kt + cg * TC + 2u, hk);
+    let k3 = row_at(p.k, b, kt + cg * TC + 3u, hk);
+    let k4 = row_at(p.k, b, kt + cg * TC + 4u, hk);
+    let k5 = row_at(p.k, b, kt + cg * TC + 5u, hk);
+    let k6 = row_at(p.k, b, kt + cg * TC + 6u, hk);
+    let k7 = row_at(p.k, b, kt + cg * TC + 7u, hk);
+    var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+    var a4 = vec4f(0.0); var a5 = vec4f(0.0); var a6 = vec4f(0.0); var a7 = vec4f(0.0);
     for (var d = 0u; d < p.d; d++) {
-      var qv: array<f32, TR>;
-      for (var r = 0u; r < TR; r++) { qv[r] = f32(qb[qrow[r] + d]); }
-      var kv: array<f32, TC>;
-      for (var c = 0u; c < TC; c++) { kv[c] = f32(kb[krow[c] + d]); }
-      for (var r = 0u; r < TR; r++) {
-        for (var c = 0u; c < TC; c++) { acc[r][c] = fma(qv[r], kv[c], acc[r][c]); }
-      }
+      let qv = vec4f(f32(qb[q0 + d]), f32(qb[q1 + d]), f32(qb[q2 + d]), f32(qb[q3 + d]));
+      a0 = fma(qv, vec4f(f32(kb[k0 + d])), a0);
+      a1 = fma(qv, vec4f(f32(kb[k1 + d])), a1);
+      a2 = fma(qv, vec4f(f32(kb[k2 + d])), a2);
+      a3 = fma(qv, vec4f(f32(kb[k3 + d])), a3);
+      a4 = fma(qv, vec4f(f32(kb[k4 + d])), a4);
+      a5 = fma(qv, vec4f(f32(kb[k5 + d])), a5);
+      a6 = fma(qv, vec4f(f32(kb[k6 + d])), a6);
+      a7 = fma(qv, vec4f(f32(kb[k7 + d])), a7);
     }
     workgroupBarrier();   // the previous tile's value phase is done with pt
-    for (var r = 0u; r < TR; r++) {
-      let i = b.row0 + rg * TR + r;
+    {
+      let c0 = cg * TC;
+      let r0 = rg * TR;
+      var okm = array<vec4f, 8>();
       for (var c = 0u; c < TC; c++) {
-        let j = kt + cg * TC + c;
-        let ok = j < b.len && (!CAUSAL || j <= i);
-        pt[(rg * TR + r) * BC + cg * TC + c] = select(MASKED, acc[r][c] * p.scale2, ok);
+        let j = kt + c0 + c;
+        for (var r = 0u; r < TR; r++) {
+          let i = b.row0 + r0 + r;
+          okm[c][r] = select(0.0, 1.0, j < b.len && (p.causal == 0u || j <= i));
+        }
+      }
+      let acc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+      for (var c = 0u; c < TC; c++) {
+        let sv = select(vec4f(MASKED), acc[c] * p.scale2, okm[c] > vec4f(0.5));
+        for (var r = 0u; r < TR; r++) { pt[(r0 + r) * BC + c0 + c] = sv[r]; }
       }
     }
     workgroupBarrier();
@@ -181,10 +202,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t
     let i = b.row0 + rg * TR + r;
     if (i < b.len) {
       let inv = rowa[rg * TR + r];
-      let base = ((b.start + i) * p.hq + h) * D;
+      let base = ((b.start + i) * p.hq + h) * p.d;
       for (var j = 0u; j < DT; j++) {
         let d = cg * DT + j;
-        if (d < D) { ob[base + d] = T(o[r][j] * inv); }
+        if (d < p.d) { ob[base + d] = T(o[r][j] * inv); }
       }
     }
   }
@@ -203,7 +224,7 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u
   {
     let myrow = b.row0 + tid;
     let gbase = row_at(p.g, b, myrow, h);
-    let obase = ((b.start + min(myrow, b.len - 1u)) * p.hq + h) * D;
+    let obase = ((b.start + min(myrow, b.len - 1u)) * p.hq + h) * p.d;
     var di = 0.0;
     for (var d = 0u; d < p.d; d++) { di = fma(f32(gb[gbase + d]), f32(o_in[obase + d]), di); }
     let srow = (b.start + min(myrow, b.len - 1u)) * p.hq + h;
@@ -211,14 +232,16 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u
     rowb[tid] = di;
     if (myrow < b.len) { stats[p.ntok * p.hq + srow] = di; }
   }
-  var qrow: array<u32, TR>;
-  var grow: array<u32, TR>;
-  for (var r = 0u; r < TR; r++) {
-    qrow[r] = row_at(p.q, b, b.row0 + rg * TR + r, h);
-    grow[r] = row_at(p.g, b, b.row0 + rg * TR + r, h);
-  }
+  let q0 = row_at(p.q, b, b.row0 + rg * TR + 0u, h);
+  let q1 = row_at(p.q, b, b.row0 + rg * TR + 1u, h);
+  let q2 = row_at(p.q, b, b.row0 + rg * TR + 2u, h);
+  let q3 = row_at(p.q, b, b.row0 + rg * TR + 3u, h);
+  let g0 = row_at(p.g, b, b.row0 + rg * TR + 0u, h);
+  let g1 = row_at(p.g, b, b.row0 + rg * TR + 1u, h);
+  let g2 = row_at(p.g, b, b.row0 + rg * TR + 2u, h);
+  let g3 = row_at(p.g, b, b.row0 + rg * TR + 3u, h);
   var kcol: array<u32, DTMAX>;
-  for (var j = 0u; j < DT; j++) { kcol[j] = min(cg * DT + j, D - 1u); }
+  for (var j = 0u; j < DT; j++) { kcol[j] = min(cg * DT + j, p.d - 1u); }
   var acc_q: array<array<f32, DTMAX>, TR>;
   for (var r = 0u; r < TR; r++) { for (var j = 0u; j < DT; j++) { acc_q[r][j] = 0.0; } }
   workgroupBarrier();
@@ -226,39 +249,55 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u
   var dii: array<f32, TR>;
   for (var r = 0u; r < TR; r++) { lse[r] = rowa[rg * TR + r]; dii[r] = rowb[rg * TR + r]; }
 
-  let kend = select(b.len, min(b.row0 + BR, b.len), CAUSAL);
+  let kend = select(b.len, min(b.row0 + BR, b.len), p.causal != 0u);
   for (var kt = 0u; kt < kend; kt += BC) {
-    var krow: array<u32, TC>;
-    var vrow: array<u32, TC>;
-    for (var c = 0u; c < TC; c++) {
-      krow[c] = row_at(p.k, b, kt + cg * TC + c, hk);
-      vrow[c] = row_at(p.v, b, kt + cg * TC + c, hk);
+    // S and dP tiles [4×8]: column c is the vec4 over the 4 rows
+    var kr: array<u32, 8>;
+    var vr: array<u32, 8>;
+    for (var c = 0u; c < 8u; c++) {
+      kr[c] = row_at(p.k, b, kt + cg * TC + c, hk);
+      vr[c] = row_at(p.v, b, kt + cg * TC + c, hk);
     }
-    var sa: array<array<f32, TC>, TR>;
-    var pa: array<array<f32, TC>, TR>;
-    for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { sa[r][c] = 0.0; pa[r][c] = 0.0; } }
+    let k0 = kr[0]; let k1 = kr[1]; let k2 = kr[2]; let k3 = kr[3]; let k4 = kr[4]; let k5 = kr[5]; let k6 = kr[6]; let k7 = kr[7];
+    let v0 = vr[0]; let v1 = vr[1]; let v2 = vr[2]; let v3 = vr[3]; let v4 = vr[4]; let v5 = vr[5]; let v6 = vr[6]; let v7 = vr[7];
+    var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+    var a4 = vec4f(0.0); var a5 = vec4f(0.0); var a6 = vec4f(0.0); var a7 = vec4f(0.0);
+    var e0 = vec4f(0.0); var e1 = vec4f(0.0); var e2 = vec4f(0.0); var e3 = vec4f(0.0);
+    var e4 = vec4f(0.0); var e5 = vec4f(0.0); var e6 = vec4f(0.0); var e7 = vec4f(0.0);
     for (var d = 0u; d < p.d; d++) {
-      var qv: array<f32, TR>;
-      var gv: array<f32, TR>;
-      for (var r = 0u; r < TR; r++) { qv[r] = f32(qb[qrow[r] + d]); gv[r] = f32(gb[grow[r] + d]); }
-      var kv: array<f32, TC>;
-      var vv: array<f32, TC>;
-      for (var c = 0u; c < TC; c++) { kv[c] = f32(kb[krow[c] + d]); vv[c] = f32(vb[vrow[c] + d]); }
-      for (var r = 0u; r < TR; r++) {
-        for (var c = 0u; c < TC; c++) {
-          sa[r][c] = fma(qv[r], kv[c], sa[r][c]);
-          pa[r][c] = fma(gv[r], vv[c], pa[r][c]);
-        }
-      }
+      let qv = vec4f(f32(qb[q0 + d]), f32(qb[q1 + d]), f32(qb[q2 + d]), f32(qb[q3 + d]));
+      let gv = vec4f(f32(gb[g0 + d]), f32(gb[g1 + d]), f32(gb[g2 + d]), f32(gb[g3 + d]));
+      a0 = fma(qv, vec4f(f32(kb[k0 + d])), a0);
+      a1 = fma(qv, vec4f(f32(kb[k1 + d])), a1);
+      a2 = fma(qv, vec4f(f32(kb[k2 + d])), a2);
+      a3 = fma(qv, vec4f(f32(kb[k3 + d])), a3);
+      a4 = fma(qv, vec4f(f32(kb[k4 + d])), a4);
+      a5 = fma(qv, vec4f(f32(kb[k5 + d])), a5);
+      a6 = fma(qv, vec4f(f32(kb[k6 + d])), a6);
+      a7 = fma(qv, vec4f(f32(kb[k7 + d])), a7);
+      e0 = fma(gv, vec4f(f32(vb[v0 + d])), e0);
+      e1 = fma(gv, vec4f(f32(vb[v1 + d])), e1);
+      e2 = fma(gv, vec4f(f32(vb[v2 + d])), e2);
+      e3 = fma(gv, vec4f(f32(vb[v3 + d])), e3);
+      e4 = fma(gv, vec4f(f32(vb[v4 + d])), e4);
+      e5 = fma(gv, vec4f(f32(vb[v5 + d])), e5);
+      e6 = fma(gv, vec4f(f32(vb[v6 + d])), e6);
+      e7 = fma(gv, vec4f(f32(vb[v7 + d])), e7);
     }
     workgroupBarrier();
-    for (var r = 0u; r < TR; r++) {
-      let i = b.row0 + rg * TR + r;
-      for (var c = 0u; c < TC; c++) {
+    {
+      let sacc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+      let pacc = array<vec4f, 8>(e0, e1, e2, e3, e4, e5, e6, e7);
+      for (var c = 0u; c < 8u; c++) {
         let j = kt + cg * TC + c;
-        let ok = j < b.len && (!CAUSAL || j <= i);
-        let pr = select(0.0, exp2(sa[r][c] * p.scale2 - lse[r]), ok);
-        pt[(rg * TR + r) * BC + cg * TC + c] = pr * (pa[r][c] - dii[r]);
+        let sv = sacc[c];
+        let pv = pacc[c];
+        for (var r = 0u; r < TR; r++) {
+          let i = b.row0 + rg * TR + r;
+          let ok = j < b.len && (p.causal == 0u || j <= i);
+          let pr = select(0.0, exp2(sv[r] * p.scale2 - lse[r]), ok);
+          pt[(rg * TR + r) * BC + cg * TC + c] = pr * (pv[r] - dii[r]);
+        }
       }
     }
     workgroupBarrier();
@@ -276,10 +315,10 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u
   for (var r = 0u; r < TR; r++) {
     let i = b.row0 + rg * TR + r;
     if (i < b.len) {
-      let base = ((b.start + i) * p.hq + h) * D;
+      let base = ((b.start + i) * p.hq + h) * p.d;
       for (var j = 0u; j < DT; j++) {
         let d = cg * DT + j;
-        if (d < D) { dqb[base + d] = T(acc_q[r][j] * p.scale); }
+        if (d < p.d) { dqb[base + d] = T(acc_q[r][j] * p.scale); }
       }
     }
   }
@@ -294,21 +333,23 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let rg = tid % RG;       // key rows rg·4 .. +4
   let cg = tid / RG;       // score phase: queries cg·8 .. +8; value phase: columns cg·DT .. +DT
 
-  var krow: array<u32, TR>;
-  var vrow: array<u32, TR>;
-  for (var r = 0u; r < TR; r++) {
-    krow[r] = row_at(p.k, b, b.row0 + rg * TR + r, hk);
-    vrow[r] = row_at(p.v, b, b.row0 + rg * TR + r, hk);
-  }
+  let k0 = row_at(p.k, b, b.row0 + rg * TR + 0u, hk);
+  let k1 = row_at(p.k, b, b.row0 + rg * TR + 1u, hk);
+  let k2 = row_at(p.k, b, b.row0 + rg * TR + 2u, hk);
+  let k3 = row_at(p.k, b, b.row0 + rg * TR + 3u, hk);
+  let v0 = row_at(p.v, b, b.row0 + rg * TR + 0u, hk);
+  let v1 = row_at(p.v, b, b.row0 + rg * TR + 1u, hk);
+  let v2 = row_at(p.v, b, b.row0 + rg * TR + 2u, hk);
+  let v3 = row_at(p.v, b, b.row0 + rg * TR + 3u, hk);
   var col: array<u32, DTMAX>;
-  for (var j = 0u; j < DT; j++) { col[j] = min(cg * DT + j, D - 1u); }
+  for (var j = 0u; j < DT; j++) { col[j] = min(cg * DT + j, p.d - 1u); }
   var acc_k: array<array<f32, DTMAX>, TR>;
   var acc_v: array<array<f32, DTMAX>, TR>;
   for (var r = 0u; r < TR; r++) {
     for (var j = 0u; j < DT; j++) { acc_k[r][j] = 0.0; acc_v[r][j] = 0.0; }
   }
   // Causal: query rows before this block's first key never see it.
-  let qstart = select(0u, b.row0, CAUSAL);
+  let qstart = select(0u, b.row0, p.causal != 0u);
   for (var gi = 0u; gi < p.group; gi++) {
     let h = hk * p.group + gi;
     for (var qt = qstart; qt < b.len; qt += BC) {
@@ -318,41 +359,57 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
         rowa[tid] = stats_in[s];
         rowb[tid] = stats_in[p.ntok * p.hq + s];
       }
-      var qrow: array<u32, TC>;
-      var grow: array<u32, TC>;
-      for (var c = 0u; c < TC; c++) {
-        qrow[c] = row_at(p.q, b, qt + cg * TC + c, h);
-        grow[c] = row_at(p.g, b, qt + cg * TC + c, h);
+      // Sᵀ and dPᵀ tiles [4 keys × 8 queries]: column c is the vec4 over the 4 keys
+      var qr: array<u32, 8>;
+      var gr: array<u32, 8>;
+      for (var c = 0u; c < 8u; c++) {
+        qr[c] = row_at(p.q, b, qt + cg * TC + c, h);
+        gr[c] = row_at(p.g, b, qt + cg * TC + c, h);
       }
-      var sa: array<array<f32, TC>, TR>;
-      var pa: array<array<f32, TC>, TR>;
-      for (var r = 0u; r < TR; r++) { for (var c = 0u; c < TC; c++) { sa[r][c] = 0.0; pa[r][c] = 0.0; } }
+      let q0 = qr[0]; let q1 = qr[1]; let q2 = qr[2]; let q3 = qr[3]; let q4 = qr[4]; let q5 = qr[5]; let q6 = qr[6]; let q7 = qr[7];
+      let g0 = gr[0]; let g1 = gr[1]; let g2 = gr[2]; let g3 = gr[3]; let g4 = gr[4]; let g5 = gr[5]; let g6 = gr[6]; let g7 = gr[7];
+      var a0 = vec4f(0.0); var a1 = vec4f(0.0); var a2 = vec4f(0.0); var a3 = vec4f(0.0);
+      var a4 = vec4f(0.0); var a5 = vec4f(0.0); var a6 = vec4f(0.0); var a7 = vec4f(0.0);
+      var e0 = vec4f(0.0); var e1 = vec4f(0.0); var e2 = vec4f(0.0); var e3 = vec4f(0.0);
+      var e4 = vec4f(0.0); var e5 = vec4f(0.0); var e6 = vec4f(0.0); var e7 = vec4f(0.0);
       for (var d = 0u; d < p.d; d++) {
-        var kv: array<f32, TR>;
-        var vv: array<f32, TR>;
-        for (var r = 0u; r < TR; r++) { kv[r] = f32(kb[krow[r] + d]); vv[r] = f32(vb[vrow[r] + d]); }
-        var qv: array<f32, TC>;
-        var gv: array<f32, TC>;
-        for (var c = 0u; c < TC; c++) { qv[c] = f32(qb[qrow[c] + d]); gv[c] = f32(gb5[grow[c] + d]); }
-        for (var r = 0u; r < TR; r++) {
-          for (var c = 0u; c < TC; c++) {
-            sa[r][c] = fma(kv[r], qv[c], sa[r][c]);
-            pa[r][c] = fma(vv[r], gv[c], pa[r][c]);
-          }
-        }
+        let kv = vec4f(f32(kb[k0 + d]), f32(kb[k1 + d]), f32(kb[k2 + d]), f32(kb[k3 + d]));
+        let vv = vec4f(f32(vb[v0 + d]), f32(vb[v1 + d]), f32(vb[v2 + d]), f32(vb[v3 + d]));
+        a0 = fma(kv, vec4f(f32(qb[q0 + d])), a0);
+        a1 = fma(kv, vec4f(f32(qb[q1 + d])), a1);
+        a2 = fma(kv, vec4f(f32(qb[q2 + d])), a2);
+        a3 = fma(kv, vec4f(f32(qb[q3 + d])), a3);
+        a4 = fma(kv, vec4f(f32(qb[q4 + d])), a4);
+        a5 = fma(kv, vec4f(f32(qb[q5 + d])), a5);
+        a6 = fma(kv, vec4f(f32(qb[q6 + d])), a6);
+        a7 = fma(kv, vec4f(f32(qb[q7 + d])), a7);
+        e0 = fma(vv, vec4f(f32(gb5[g0 + d])), e0);
+        e1 = fma(vv, vec4f(f32(gb5[g1 + d])), e1);
+        e2 = fma(vv, vec4f(f32(gb5[g2 + d])), e2);
+        e3 = fma(vv, vec4f(f32(gb5[g3 + d])), e3);
+        e4 = fma(vv, vec4f(f32(gb5[g4 + d])), e4);
+        e5 = fma(vv, vec4f(f32(gb5[g5 + d])), e5);
+        e6 = fma(vv, vec4f(f32(gb5[g6 + d])), e6);
+        e7 = fma(vv, vec4f(f32(gb5[g7 + d])), e7);
       }
       workgroupBarrier();   // rowa/rowb staged
-      for (var c = 0u; c < TC; c++) {
-        let ci = cg * TC + c;
-        let i = qt + ci;
-        let lse = rowa[ci];
-        let di = rowb[ci];
-        for (var r = 0u; r < TR; r++) {
-          let j = b.row0 + rg * TR + r;
-          let ok = i < b.len && (!CAUSAL || i >= j);
-          let pr = select(0.0, exp2(sa[r][c] * p.scale2 - lse), ok);
-          pt[(rg * TR + r) * BC + ci] = pr;
-          dst[(rg * TR + r) * BC + ci] = pr * (pa[r][c] - di);
+      {
+        let sacc = array<vec4f, 8>(a0, a1, a2, a3, a4, a5, a6, a7);
+        let pacc = array<vec4f, 8>(e0, e1, e2, e3, e4, e5, e6, e7);
+        for (var c = 0u; c < 8u; c++) {
+          let ci = cg * TC + c;
+          let i = qt + ci;
+          let lse = rowa[ci];
+          let di = rowb[ci];
+          let sv = sacc[c];
+          let pv = pacc[c];
+          for (var r = 0u; r < TR; r++) {
+            let j = b.row0 + rg * TR + r;
+            let ok = i < b.len && (p.causal == 0u || i >= j);
+            let pr = select(0.0, exp2(sv[r] * p.scale2 - lse), ok);
+            pt[(rg * TR + r) * BC + ci] = pr;
+            dst[(rg * TR + r) * BC + ci] = pr * (pv[r] - di);
+          }
         }
       }
       workgroupBarrier();
@@ -380,10 +437,10 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   for (var r = 0u; r < TR; r++) {
     let j = b.row0 + rg * TR + r;
     if (j < b.len) {
-      let base = ((b.start + j) * p.hkv + hk) * D;
+      let base = ((b.start + j) * p.hkv + hk) * p.d;
       for (var jj = 0u; jj < DT; jj++) {
         let d = cg * DT + jj;
-        if (d < D) {
+        if (d < p.d) {
           dkb[base + d] = T(acc_k[r][jj] * p.scale);
           dvb[base + d] = T(acc_v[r][jj]);
         }

@@ -97,12 +97,14 @@ function params(hq: number, hkv: number, ntok: number, d: number, cfg: Config, v
   f[4] = cfg.scale * LOG2E;
   f[5] = cfg.scale;
   u[6] = d;
+  u[7] = cfg.causal ? 1 : 0;
   views.forEach((v, i) => u.set(v, 8 + 4 * i));
   return buf;
 }
 
-function constants(d: number, cfg: Config): Record<string, number> {
-  return { D: d, CAUSAL: cfg.causal ? 1 : 0 };
+/** Pipeline specialisation: only the head-dim class (value-phase columns per invocation). */
+function constants(d: number): Record<string, number> {
+  return { DT: d <= 32 ? 8 : d <= 64 ? 16 : 32 };
 }
 
 const flashAttentionOp = defineOp({
@@ -122,7 +124,7 @@ const flashAttentionOp = defineOp({
         device.dispatch({
           kernel: 'flash_attention',
           entry: 'forward',
-          constants: constants(d, cfg),
+          constants: constants(d),
           dtype,
           uniforms: new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
           buffers: [table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
@@ -151,12 +153,11 @@ const flashAttentionOp = defineOp({
       const table = blockTable(device, cfg.cu, BLOCK_ROWS);
       const [qv, kv, vv, gv] = [asView(q), asView(k), asView(v), asView(gy)];
       const uniforms = new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, gv.view]));
-      const consts = constants(d, cfg);
       if (table.count > 0) {
         device.dispatch({
           kernel: 'flash_attention',
           entry: 'dq',
-          constants: consts,
+          constants: constants(d),
           dtype,
           uniforms,
           buffers: [
@@ -169,7 +170,7 @@ const flashAttentionOp = defineOp({
         device.dispatch({
           kernel: 'flash_attention',
           entry: 'dkdv',
-          constants: consts,
+          constants: constants(d),
           dtype,
           uniforms,
           buffers: [
