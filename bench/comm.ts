@@ -1,4 +1,4 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--max-mib 256] [--no-gloo]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--no-gloo]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
@@ -154,7 +154,9 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
   const store = await server.start();
   const samples: Sample[] = [];
   const procs = Array.from({ length: n }, (_, rank) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', SELF], {
+    // WEBOMNI_COMM_BENCH_NODE_ARGS: extra node flags for the rank processes (e.g. --cpu-prof).
+    const extra = (process.env.WEBOMNI_COMM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const p = spawn(process.execPath, [...extra, '--import', 'tsx', SELF], {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -205,7 +207,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function runGloo(n: number, sizes: number[]): Promise<Sample[] | string> {
+async function runGloo(n: number, sizes: number[], colls: readonly string[]): Promise<Sample[] | string> {
   const py = '/usr/bin/python3';
   if (!existsSync(py)) return 'no /usr/bin/python3';
   const probe = spawn(py, ['-c', 'import torch.distributed as d; assert d.is_gloo_available()'], { stdio: 'ignore' });
@@ -213,7 +215,7 @@ async function runGloo(n: number, sizes: number[]): Promise<Sample[] | string> {
   const port = await freePort();
   const samples: Sample[] = [];
   const procs = Array.from({ length: n }, (_, rank) => {
-    const p = spawn(py, [fileURLToPath(new URL('./peers/gloo_comm.py', import.meta.url)), sizes.join(','), COLLS.join(',')], {
+    const p = spawn(py, [fileURLToPath(new URL('./peers/gloo_comm.py', import.meta.url)), sizes.join(','), colls.join(',')], {
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(n), MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
@@ -246,7 +248,10 @@ export async function run(args: string[]): Promise<void> {
   const ranks = opt('ranks', '2,4').split(',').map(Number);
   const transports = opt('transports', 'tcp,ws,inproc').split(',');
   const maxBytes = Number(opt('max-mib', '256')) * (1 << 20);
-  const sizes = ALL_SIZES.filter((s) => s <= maxBytes);
+  const minBytes = Number(opt('min-mib', '0')) * (1 << 20);
+  const sizes = ALL_SIZES.filter((s) => s <= maxBytes && s >= minBytes);
+  const colls = opt('colls', COLLS.join(',')).split(',') as (typeof COLLS)[number][];
+  for (const c of colls) if (!COLLS.includes(c)) throw new Error(`unknown collective ${c} (${COLLS.join(', ')})`);
   const gloo = !args.includes('--no-gloo');
   const { row, writeReport } = await import('./report.ts');
   const rows: ReturnType<typeof row>[] = [];
@@ -264,7 +269,7 @@ export async function run(args: string[]): Promise<void> {
     let glooSamples: Sample[] = [];
     if (gloo) {
       console.log(`[comm bench] ${n} ranks: gloo…`);
-      const g = await runGloo(n, sizes);
+      const g = await runGloo(n, sizes, colls);
       if (typeof g === 'string') {
         console.log(`[comm bench] gloo peer skipped: ${g}`);
         notes.push(`gloo peer skipped: ${g}`);
@@ -272,8 +277,8 @@ export async function run(args: string[]): Promise<void> {
     }
     for (const transport of transports) {
       console.log(`[comm bench] ${n} ranks: webomni over ${transport}…`);
-      const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls: [...COLLS] }) : await runProcesses(n, transport, { sizes, colls: [...COLLS] });
-      for (const coll of COLLS) {
+      const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls }) : await runProcesses(n, transport, { sizes, colls });
+      for (const coll of colls) {
         const lines: string[] = [];
         const table: { size: number; timeUs: number | null; algbw: number | null; busbw: number | null; rawBusbw: number | null; glooBusbw: number | null }[] = [];
         for (const s of ours.filter((x) => x.coll === coll)) {
@@ -294,6 +299,10 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   console.log('');
+  if (args.includes('--no-write')) {
+    (await import('./report.ts')).printTable(rows);
+    return;
+  }
   const path = writeReport({ name: 'comm', adapter: `loopback TCP, ${(await import('node:os')).cpus().length}-core host (no GPU involved)`, rows, notes, tables });
   console.log(`[comm bench] wrote ${path}`);
 }

@@ -1,4 +1,5 @@
 // Element types the collectives move, and the reductions over them.
+import { simdSum, type SimdKind } from './simd.ts';
 export type HostBuffer = Float32Array | Float64Array | Int32Array | Uint8Array;
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
 
@@ -55,33 +56,43 @@ export function checkReduce(d: DType, op: ReduceOp): void {
   if (op === 'avg' && !isFloat(d)) throw new Error(`reduce op "avg" needs a float buffer, got ${dtypeName(d)}`);
 }
 
-// One monomorphic loop per (type, op): V8 only emits tight vector-friendly
-// code when a loop sees a single typed-array kind.
+// One loop per (type, op), each its own function literal: closures made from
+// one shared literal share their type feedback, which made a single
+// polymorphic (slow) loop out of all four element types.
 type Arr = Float32Array | Float64Array | Int32Array | Uint8Array;
-function mkSum<A extends Arr>() {
-  return (a: A, b: A) => {
-    for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
-  };
-}
-function mkMax<A extends Arr>() {
-  return (a: A, b: A) => {
-    for (let i = 0; i < a.length; i++) if (b[i]! > a[i]! || b[i] !== b[i]) a[i] = b[i]!; // NaN propagates
-  };
-}
-function mkMin<A extends Arr>() {
-  return (a: A, b: A) => {
-    for (let i = 0; i < a.length; i++) if (b[i]! < a[i]! || b[i] !== b[i]) a[i] = b[i]!;
-  };
-}
+/* eslint-disable @typescript-eslint/no-non-null-assertion */
+const sumF32 = (a: Float32Array, b: Float32Array) => { const n = a.length; for (let i = 0; i < n; i++) a[i]! += b[i]!; };
+const sumF64 = (a: Float64Array, b: Float64Array) => { const n = a.length; for (let i = 0; i < n; i++) a[i]! += b[i]!; };
+const sumI32 = (a: Int32Array, b: Int32Array) => { const n = a.length; for (let i = 0; i < n; i++) a[i]! += b[i]!; };
+const sumU8 = (a: Uint8Array, b: Uint8Array) => { const n = a.length; for (let i = 0; i < n; i++) a[i]! += b[i]!; };
+// NaN propagates: a NaN in b replaces a; a NaN in a stays.
+const maxF32 = (a: Float32Array, b: Float32Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! > a[i]! || b[i] !== b[i]) a[i] = b[i]!; };
+const maxF64 = (a: Float64Array, b: Float64Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! > a[i]! || b[i] !== b[i]) a[i] = b[i]!; };
+const maxI32 = (a: Int32Array, b: Int32Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! > a[i]!) a[i] = b[i]!; };
+const maxU8 = (a: Uint8Array, b: Uint8Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! > a[i]!) a[i] = b[i]!; };
+const minF32 = (a: Float32Array, b: Float32Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! < a[i]! || b[i] !== b[i]) a[i] = b[i]!; };
+const minF64 = (a: Float64Array, b: Float64Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! < a[i]! || b[i] !== b[i]) a[i] = b[i]!; };
+const minI32 = (a: Int32Array, b: Int32Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! < a[i]!) a[i] = b[i]!; };
+const minU8 = (a: Uint8Array, b: Uint8Array) => { const n = a.length; for (let i = 0; i < n; i++) if (b[i]! < a[i]!) a[i] = b[i]!; };
 const KERNELS: Record<DType, Record<'sum' | 'max' | 'min', (a: Arr, b: Arr) => void>> = {
-  [DType.float32]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
-  [DType.float64]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
-  [DType.int32]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
-  [DType.uint8]: { sum: mkSum() as never, max: mkMax() as never, min: mkMin() as never },
+  [DType.float32]: { sum: sumF32 as never, max: maxF32 as never, min: minF32 as never },
+  [DType.float64]: { sum: sumF64 as never, max: maxF64 as never, min: minF64 as never },
+  [DType.int32]: { sum: sumI32 as never, max: maxI32 as never, min: minI32 as never },
+  [DType.uint8]: { sum: sumU8 as never, max: maxU8 as never, min: minU8 as never },
 };
+const SIMD_KIND: Partial<Record<DType, SimdKind>> = { [DType.float32]: 'f32', [DType.float64]: 'f64', [DType.int32]: 'i32' };
+
+/** Below this many bytes the scalar loop wins (no window copies). */
+const SIMD_MIN_BYTES = 512;
 
 /** dst ← dst ⊕ src, elementwise, over byte views of equal length. */
 export function reduceInto(d: DType, op: ReduceOp, dst: Uint8Array, src: Uint8Array): void {
+  const kind = SIMD_KIND[d];
+  if (simdSum && kind && (op === 'sum' || op === 'avg') && dst.length >= SIMD_MIN_BYTES) {
+    // Same results as the scalar loop: IEEE addition (f32 via f64 then rounding is exact), int32 wraps.
+    simdSum(kind, dst, src);
+    return;
+  }
   const a = view(d, dst);
   const b = view(d, src);
   KERNELS[d][op === 'avg' ? 'sum' : op](a, b);

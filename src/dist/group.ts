@@ -180,13 +180,13 @@ export class ProcessGroup {
       chunkBytes: comm.chunkBytes,
       send: (peer, step, data) => comm.sendTo(this.globalRank(peer), { ...header, step }, data),
       // The router keys by global rank; waitingOn reports group ranks translated above.
-      recv: (peer, step, dest) => {
+      recv: (peer, step, dest, reduce) => {
         const g = this.globalRank(peer);
         // A rank that already left can only satisfy receives whose data is here.
         if (comm.left.has(g) && !comm.router.hasEarly(FrameType.Data, g, this.id, seq, step, 0)) {
           return Promise.reject(new PeerFailureError(g, `rank ${g} left the job before sending step ${step}`));
         }
-        return comm.router.recv(FrameType.Data, g, this.id, seq, step, 0, dest, workId);
+        return comm.router.recv(FrameType.Data, g, this.id, seq, step, 0, dest, workId, reduce);
       },
     };
     body(ctx).then(

@@ -12,8 +12,13 @@ import type { FrameSink, Link } from '../../transports/types.ts';
 import { CollectiveMismatchError } from './errors.ts';
 import { describe, sameSignature, type Signature } from './ops.ts';
 
+/** dst ⊕= src over equal-length byte views (a reduction applied as data lands). */
+export type ReduceFn = (dst: Uint8Array, src: Uint8Array) => void;
+
 interface Posted {
   dest: Uint8Array;
+  /** Set for a reducing receive: incoming bytes are combined into dest instead of overwriting it. */
+  reduce?: ReduceFn;
   filled: number;
   src: number;
   owner: number;
@@ -45,6 +50,11 @@ const key = (type: number, src: number, group: number, seq: number, step: number
   `${type}|${src}|${group}|${seq}|${step}|${aux}`;
 const seqKey = (group: number, seq: number) => `${group}|${seq}`;
 
+function deliver(p: Posted, offset: number, data: Uint8Array): void {
+  if (p.reduce) p.reduce(p.dest.subarray(offset, offset + data.length), data);
+  else p.dest.set(data, offset);
+}
+
 export class Router implements FrameSink {
   private readonly posted = new Map<string, Posted>();
   private readonly early = new Map<string, Early>();
@@ -55,6 +65,8 @@ export class Router implements FrameSink {
   private readonly links = new Map<number, Link>();
   private discard = new Uint8Array(0);
   private readonly paused = new Set<number>();
+  /** Per-peer landing buffer for reducing receives (one fragment at a time per link). */
+  private readonly staging = new Map<number, Uint8Array>();
 
   constructor(
     private readonly localRank: number,
@@ -91,6 +103,9 @@ export class Router implements FrameSink {
         p.reject(this.sizeMismatch(h, src, p.dest.length));
         return this.scratch(h.length);
       }
+      // A reducing receive lands in a reused per-link buffer (cache-warm, no
+      // allocation) and is folded into dest as soon as the fragment is in.
+      if (p.reduce) return this.stage(src, h.length);
       return p.dest.subarray(h.offset, h.offset + h.length);
     }
     let e = this.early.get(k);
@@ -118,13 +133,16 @@ export class Router implements FrameSink {
       if (!p) return;
       // The fragment that was in flight when the receive was posted: move it over.
       const f = e.frags[e.frags.length - 1]!;
-      p.dest.set(f.data, f.offset);
+      deliver(p, f.offset, f.data);
       p.filled += f.data.length;
       this.dropEarly(k, e);
     }
     const p = this.posted.get(k);
     if (!p) return;
-    if (!e) p.filled += h.length;
+    if (!e) {
+      if (p.reduce) p.reduce(p.dest.subarray(h.offset, h.offset + h.length), this.stage(link.peerRank, h.length));
+      p.filled += h.length;
+    }
     if (p.filled >= p.dest.length) {
       this.posted.delete(k);
       p.resolve();
@@ -152,15 +170,19 @@ export class Router implements FrameSink {
     this.earlySigs.delete(seqKey(group, seq));
   }
 
-  /** Posts a receive of exactly dest.length bytes; resolves once they have all arrived. */
-  recv(type: FrameType, src: number, group: number, seq: number, step: number, aux: number, dest: Uint8Array, owner: number): Promise<void> {
+  /**
+   * Posts a receive of exactly dest.length bytes; resolves once they have all
+   * arrived. With `reduce`, incoming bytes are combined into dest (dest ⊕= data)
+   * fragment by fragment as they land, instead of overwriting it.
+   */
+  recv(type: FrameType, src: number, group: number, seq: number, step: number, aux: number, dest: Uint8Array, owner: number, reduce?: ReduceFn): Promise<void> {
     const k = key(type, src, group, seq, step, type === FrameType.P2P ? aux : 0);
     return new Promise<void>((resolve, reject) => {
       if (this.posted.has(k)) {
         reject(new Error(`internal: duplicate receive posted for ${k}`));
         return;
       }
-      const p: Posted = { dest, filled: 0, src, owner, resolve, reject };
+      const p: Posted = { dest, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
       const e = this.early.get(k);
       if (e) {
         if (e.total !== dest.length) {
@@ -171,7 +193,7 @@ export class Router implements FrameSink {
         const held = e.frags.reduce((a, f) => a + f.data.length, 0);
         const inFlight = held > e.received; // last fragment still arriving
         const complete = inFlight ? e.frags.slice(0, -1) : e.frags;
-        for (const f of complete) dest.set(f.data, f.offset);
+        for (const f of complete) deliver(p, f.offset, f.data);
         p.filled = e.received;
         if (inFlight) e.redirect = p;
         else this.dropEarly(k, e);
@@ -210,6 +232,15 @@ export class Router implements FrameSink {
     const held = (this.earlyBytes.get(e.src) ?? 0) - e.frags.reduce((a, f) => a + f.data.length, 0);
     this.earlyBytes.set(e.src, held);
     if (held <= this.earlyBudget / 2 && this.paused.delete(e.src)) this.links.get(e.src)?.resume();
+  }
+
+  private stage(peer: number, n: number): Uint8Array {
+    let b = this.staging.get(peer);
+    if (!b || b.length < n) {
+      b = new Uint8Array(Math.max(n, 64 * 1024));
+      this.staging.set(peer, b);
+    }
+    return b.subarray(0, n);
   }
 
   private scratch(n: number): Uint8Array {

@@ -7,8 +7,11 @@ export interface AlgoCtx {
   /** Pipelining chunk for ring algorithms, bytes. */
   readonly chunkBytes: number;
   send(peer: number, step: number, data: Uint8Array): Promise<void>;
-  /** Receives exactly dest.length bytes tagged `step` from `peer`. */
-  recv(peer: number, step: number, dest: Uint8Array): Promise<void>;
+  /**
+   * Receives exactly dest.length bytes tagged `step` from `peer`. With `reduce`,
+   * each fragment is combined into dest (dest ⊕= fragment) the moment it lands.
+   */
+  recv(peer: number, step: number, dest: Uint8Array, reduce?: (dst: Uint8Array, src: Uint8Array) => void): Promise<void>;
 }
 
 export const mod = (a: number, n: number) => ((a % n) + n) % n;

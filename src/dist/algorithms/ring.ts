@@ -38,10 +38,10 @@ function range(l: Layout, seg: number, c: number): [number, number] {
  * safe: a peer can only send step s of a chunk after the ring has consumed
  * everything this rank sent earlier for that chunk.
  */
-function postAll(ctx: AlgoCtx, steps: { step: number; dest: Uint8Array }[]): Promise<void>[] {
+function postAll(ctx: AlgoCtx, steps: { step: number; dest: Uint8Array; reduce?: (dst: Uint8Array, src: Uint8Array) => void }[]): Promise<void>[] {
   const prev = mod(ctx.rank - 1, ctx.size);
-  return steps.map(({ step, dest }) => {
-    const p = ctx.recv(prev, step, dest);
+  return steps.map(({ step, dest, reduce }) => {
+    const p = ctx.recv(prev, step, dest, reduce);
     p.catch(() => {}); // reported through the step that awaits it
     return p;
   });
@@ -65,22 +65,30 @@ async function allGatherChain(ctx: AlgoCtx, l: Layout, buf: Uint8Array, own: num
   }
 }
 
-/** In-place ring all-reduce = reduce-scatter + all-gather, pipelined per chunk. */
+/**
+ * In-place ring all-reduce = reduce-scatter + all-gather, pipelined per chunk.
+ * Reduce-scatter receives are reducing receives straight into `buf`: each
+ * fragment is added into its segment the moment it lands (from a reused,
+ * cache-warm landing buffer), so there is no scratch copy of the data, and
+ * the reduction of one fragment overlaps the transfer of the next. A segment
+ * is only sent on after its receive for that step completed, and a segment
+ * being sent is never a receive target at the same time (ring invariant).
+ */
 export async function ringAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DType, op: ReduceOp, es: number): Promise<void> {
   const n = ctx.size;
   const count = buf.length / es;
   const l = layoutFor(ctx, (i) => segment(count, n, i), es);
   const own = mod(ctx.rank + 1, n);
   const next = mod(ctx.rank + 1, n);
-  // One scratch chunk per (chunk, reduce-scatter step): every receive is posted up front.
-  const tmp = new Uint8Array(l.maxChunk * l.C * (n - 1));
+  const fold = (dst: Uint8Array, src: Uint8Array) => reduceInto(dtype, op, dst, src);
   const chain = async (c: number) => {
-    const rsDest = (s: number) => {
-      const [x, y] = range(l, mod(own - 2 - s, n), c);
-      const t0 = (c * (n - 1) + s) * l.maxChunk;
-      return tmp.subarray(t0, t0 + (y - x));
-    };
-    const rs = postAll(ctx, Array.from({ length: n - 1 }, (_, s) => ({ step: s * l.C + c, dest: rsDest(s) })));
+    const rs = postAll(
+      ctx,
+      Array.from({ length: n - 1 }, (_, s) => {
+        const [x, y] = range(l, mod(own - 2 - s, n), c);
+        return { step: s * l.C + c, dest: buf.subarray(x, y), reduce: fold };
+      }),
+    );
     const ag = postAll(
       ctx,
       Array.from({ length: n - 1 }, (_, s) => {
@@ -90,9 +98,7 @@ export async function ringAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DType,
     );
     for (let s = 0; s < n - 1; s++) {
       const [a, b] = range(l, mod(own - 1 - s, n), c);
-      const [x, y] = range(l, mod(own - 2 - s, n), c);
       await Promise.all([ctx.send(next, s * l.C + c, buf.subarray(a, b)), rs[s]!]);
-      reduceInto(dtype, op, buf.subarray(x, y), rsDest(s));
     }
     if (op === 'avg') {
       const [a, b] = range(l, own, c);

@@ -1,0 +1,104 @@
+// Elementwise sum kernels in WebAssembly SIMD (128-bit lanes), built from a
+// few hand-assembled bytes so there is no toolchain or file to load. V8 runs a
+// scalar typed-array loop at ~1 element per few ns; the SIMD loop with the
+// operands staged through a 64 KiB window of wasm memory (L2-resident) is
+// 5–7× faster on this machine (3.5 vs 0.5–0.9 GB/s of reduced output while
+// loaded), which matters because the ring's reduce-scatter reduces half of
+// every all-reduce's bytes on the receiving thread.
+//
+// Wasm code can only touch its own memory, so each call copies a window of
+// `dst` and `src` in, adds, and copies the window back: three memcpys of
+// cache-resident data, cheap next to the arithmetic they make vectorisable.
+// Where WebAssembly SIMD is missing (old browsers) `simdSum` is null and the
+// caller uses its scalar loop.
+
+const WINDOW = 64 * 1024;
+
+function leb(n: number): number[] {
+  const o: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    o.push(b);
+  } while (n);
+  return o;
+}
+const str = (s: string) => [...leb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
+const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
+
+/**
+ * fn(d, s, n): for (; d < d + n; d += 32, s += 32) two v128 lanes of mem[d] ⊕= mem[s].
+ * n must be a multiple of 32 bytes (the caller handles the tail).
+ */
+function body(op: number[]): number[] {
+  const lane = (off: number) => [0x20, 0, 0x20, 0, 0xfd, 0x00, 4, off, 0x20, 1, 0xfd, 0x00, 4, off, 0xfd, ...op, 0xfd, 0x0b, 4, off];
+  const code = [
+    0x01, 0x01, 0x7f, // one i32 local: end
+    0x20, 0, 0x20, 2, 0x6a, 0x21, 3, // end = d + n
+    0x02, 0x40, 0x03, 0x40, // block loop
+    0x20, 0, 0x20, 3, 0x4f, 0x0d, 1, // if d >= end: break
+    ...lane(0),
+    ...lane(16),
+    0x20, 0, 0x41, 0x20, 0x6a, 0x21, 0, // d += 32
+    0x20, 1, 0x41, 0x20, 0x6a, 0x21, 1, // s += 32
+    0x0c, 0, 0x0b, 0x0b, 0x0b,
+  ];
+  return [...leb(code.length), ...code];
+}
+
+// f32x4.add, f64x2.add, i32x4.add
+const OPS: Record<'f32' | 'f64' | 'i32', number[]> = { f32: [0xe4, 0x01], f64: [0xf0, 0x01], i32: [0xae, 0x01] };
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const names = Object.keys(OPS) as (keyof typeof OPS)[];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(3, [names.length, ...names.map(() => 0)]),
+    ...section(5, [1, 0x00, (2 * WINDOW) / 65536]),
+    ...section(7, [names.length + 1, ...str('mem'), 2, 0, ...names.flatMap((n, i) => [...str(n), 0, i])]),
+    ...section(10, [names.length, ...names.flatMap((n) => body(OPS[n]))]),
+  ]);
+}
+
+export type SimdKind = keyof typeof OPS;
+type Kernel = (d: number, s: number, n: number) => void;
+
+function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) | null {
+  try {
+    const bytes = moduleBytes();
+    if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
+    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as Record<SimdKind, Kernel> & { mem: WebAssembly.Memory };
+    const mem = new Uint8Array(ex.mem.buffer);
+    const a = mem.subarray(0, WINDOW);
+    const b = mem.subarray(WINDOW, 2 * WINDOW);
+    /** dst ⊕= src over byte views of equal length (a multiple of the element size). */
+    return (kind, dst, src) => {
+      const k = ex[kind];
+      const n = dst.length;
+      for (let o = 0; o < n; o += WINDOW) {
+        const len = Math.min(WINDOW, n - o);
+        const vec = len & ~31;
+        a.set(dst.subarray(o, o + len));
+        b.set(src.subarray(o, o + len));
+        if (vec > 0) k(0, WINDOW, vec);
+        if (vec < len) tail(kind, a.subarray(vec, len), b.subarray(vec, len));
+        dst.set(len === WINDOW ? a : a.subarray(0, len), o);
+      }
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The < 32-byte remainder, in scalar code (the window is aligned, so views are too). */
+function tail(kind: SimdKind, a: Uint8Array, b: Uint8Array): void {
+  const C = kind === 'f32' ? Float32Array : kind === 'f64' ? Float64Array : Int32Array;
+  const x = new C(a.buffer as ArrayBuffer, a.byteOffset, a.length / C.BYTES_PER_ELEMENT);
+  const y = new C(b.buffer as ArrayBuffer, b.byteOffset, b.length / C.BYTES_PER_ELEMENT);
+  for (let i = 0; i < x.length; i++) x[i]! += y[i]!;
+}
+
+/** dst += src elementwise (float32, float64 or int32 with wrap-around), or null without wasm SIMD. */
+export const simdSum = build();
