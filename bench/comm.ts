@@ -1,4 +1,4 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--no-gloo]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-write]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
@@ -18,7 +18,7 @@ import { StoreServer } from '../src/dist/store.ts';
 import { createInProcFabric } from '../transports/inproc.ts';
 
 const COLLS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all'] as const;
-type Coll = (typeof COLLS)[number] | 'raw';
+type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread';
 const ALL_SIZES = [8, 64, 512, 4 << 10, 32 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20];
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -33,7 +33,7 @@ interface Sample {
   timeS: number | null;
 }
 
-const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : c === 'raw' ? 1 : (n - 1) / n);
+const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : c === 'raw' || c === 'raw_onread' ? 1 : (n - 1) / n);
 const iterations = (bytes: number) => Math.max(3, Math.min(50, Math.floor((96 << 20) / Math.max(bytes, 1))));
 
 // ---------------- rank side ----------------
@@ -47,32 +47,51 @@ async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown
   return (performance.now() - t0) / 1000 / it;
 }
 
-/** Ring exchange over raw sockets: send `bytes` to next while receiving `bytes` from prev. */
-async function rawRing(world: World): Promise<(bytes: number) => Promise<void>> {
+/**
+ * Ring exchange over raw sockets: send `bytes` to next while receiving `bytes` from prev.
+ * 'data': the receiver takes Node's 'data' events (a fresh buffer per read);
+ * 'onread': the receiver opened the connection with `onread` and the kernel
+ * copies into one reused, preallocated destination (what webomni's TCP links do).
+ */
+async function rawRing(world: World, mode: 'data' | 'onread'): Promise<(bytes: number) => Promise<void>> {
   const n = world.size;
   const me = world.rank;
   const store = world.comm.store;
-  let fromPrev!: net.Socket;
-  const accepted = new Promise<void>((resolve) => {
+  let got = 0;
+  let want = 0;
+  let onDone: (() => void) | null = null;
+  const arrived = (k: number) => {
+    got += k;
+    if (onDone && got >= want) onDone();
+  };
+  const sink = Buffer.alloc(64 << 20, 1);
+  let sinkAt = 0;
+  const onread = {
+    buffer: () => sink.subarray(sinkAt, Math.min(sink.length, sinkAt + (4 << 20))),
+    callback: (k: number) => {
+      sinkAt = (sinkAt + k) % sink.length;
+      arrived(k);
+      return true;
+    },
+  };
+  let accepted!: net.Socket;
+  const acc = new Promise<void>((resolve) => {
     const srv = net.createServer({ noDelay: true }, (s) => {
-      fromPrev = s;
+      accepted = s;
       srv.close();
       resolve();
     });
-    srv.listen(0, '127.0.0.1', () => store.set(`bench/raw/${me}`, (srv.address() as net.AddressInfo).port));
+    srv.listen(0, '127.0.0.1', () => store.set(`bench/raw-${mode}/${me}`, (srv.address() as net.AddressInfo).port));
   });
-  const port = Number(await store.get(`bench/raw/${(me + 1) % n}`));
-  const toNext = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  await new Promise((r) => toNext.once('connect', r));
-  await accepted;
+  // data: connect to next and write to it; onread: connect to prev (with onread) and read from it.
+  const peer = mode === 'data' ? (me + 1) % n : (me - 1 + n) % n;
+  const port = Number(await store.get(`bench/raw-${mode}/${peer}`));
+  const dialed = net.connect({ port, host: '127.0.0.1', noDelay: true, ...(mode === 'onread' ? { onread } : {}) });
+  await new Promise((r) => dialed.once('connect', r));
+  await acc;
+  const toNext = mode === 'data' ? dialed : accepted;
+  if (mode === 'data') accepted.on('data', (d: Buffer) => arrived(d.length));
   const chunk = Buffer.alloc(1 << 20, 1);
-  let want = 0;
-  let got = 0;
-  let onDone: (() => void) | null = null;
-  fromPrev.on('data', (d: Buffer) => {
-    got += d.length;
-    if (onDone && got >= want) onDone();
-  });
   return async (bytes) => {
     want += bytes;
     const recvDone = got >= want ? Promise.resolve() : new Promise<void>((r) => (onDone = () => ((onDone = null), r())));
@@ -89,13 +108,13 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
   const n = world.size;
   const emit = (s: Sample) => world.rank === 0 && process.stdout.write(`SAMPLE ${JSON.stringify(s)}\n`);
   for (const coll of spec.colls) {
-    const raw = coll === 'raw' ? await rawRing(world) : null;
+    const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : null;
     for (const size of spec.sizes) {
       const total = Math.max(1, Math.floor(size / 4));
       const per = Math.max(1, Math.floor(total / n));
       let bytes: number;
       let op: () => PromiseLike<unknown>;
-      if (coll === 'raw') {
+      if (coll === 'raw' || coll === 'raw_onread') {
         bytes = size;
         op = () => raw!(size);
       } else if (coll === 'all_reduce') {
@@ -258,42 +277,70 @@ export async function run(args: string[]): Promise<void> {
   const tables: Record<string, unknown>[] = [];
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
-    'raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing, no copy): the link limit for ring algorithms here',
+    "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here",
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
   ];
+  const repeat = Math.max(1, Number(opt('repeat', '1')));
+  if (repeat > 1) notes.push(`each figure is the median over ${repeat} rounds; every round runs raw, gloo and webomni back to back (the host is shared and loaded, so rounds differ)`);
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length === 0 ? null : v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const same = (a: number, b: number, n: number) => Math.abs(a - b) <= 4 * n;
   for (const n of ranks) {
-    console.log(`\n[comm bench] ${n} ranks: raw node:net ring…`);
-    const raw = await runProcesses(n, 'raw', { sizes, colls: ['raw'] });
-    const rawBw = new Map(raw.map((s) => [s.bytes, s.timeS ? s.bytes / s.timeS / 1e9 : null]));
-    let glooSamples: Sample[] = [];
-    if (gloo) {
-      console.log(`[comm bench] ${n} ranks: gloo…`);
-      const g = await runGloo(n, sizes, colls);
-      if (typeof g === 'string') {
-        console.log(`[comm bench] gloo peer skipped: ${g}`);
-        notes.push(`gloo peer skipped: ${g}`);
-      } else glooSamples = g;
+    // busbw samples per round: key = `${what}|${coll}|${size}` where what = raw, raw_onread, gloo or a transport
+    const bw = new Map<string, number[]>();
+    const put = (what: string, coll: string, size: number, v: number | null) => {
+      if (v === null) return;
+      const k = `${what}|${coll}|${size}`;
+      bw.set(k, [...(bw.get(k) ?? []), v]);
+    };
+    const sizeOf = (bytes: number) => ALL_SIZES.find((z) => same(z, bytes, n)) ?? bytes;
+    for (let rep = 0; rep < repeat; rep++) {
+      const round = repeat > 1 ? ` (round ${rep + 1}/${repeat})` : '';
+      console.log(`\n[comm bench] ${n} ranks${round}: raw node:net ring…`);
+      for (const s of await runProcesses(n, 'raw', { sizes, colls: ['raw', 'raw_onread'] })) put(s.coll, 'any', sizeOf(s.bytes), s.timeS ? s.bytes / s.timeS / 1e9 : null);
+      if (gloo) {
+        console.log(`[comm bench] ${n} ranks${round}: gloo…`);
+        const g = await runGloo(n, sizes, colls);
+        if (typeof g === 'string') {
+          console.log(`[comm bench] gloo peer skipped: ${g}`);
+          if (!notes.includes(`gloo peer skipped: ${g}`)) notes.push(`gloo peer skipped: ${g}`);
+        } else for (const x of g) put('gloo', x.coll, sizeOf(x.bytes), x.timeS ? (x.bytes / x.timeS / 1e9) * busFactor(x.coll, n) : null);
+      }
+      for (const transport of transports) {
+        console.log(`[comm bench] ${n} ranks${round}: webomni over ${transport}…`);
+        const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls }) : await runProcesses(n, transport, { sizes, colls });
+        for (const x of ours) put(transport, x.coll, sizeOf(x.bytes), x.timeS ? (x.bytes / x.timeS / 1e9) * busFactor(x.coll, n) : null);
+      }
     }
     for (const transport of transports) {
-      console.log(`[comm bench] ${n} ranks: webomni over ${transport}…`);
-      const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls }) : await runProcesses(n, transport, { sizes, colls });
       for (const coll of colls) {
         const lines: string[] = [];
-        const table: { size: number; timeUs: number | null; algbw: number | null; busbw: number | null; rawBusbw: number | null; glooBusbw: number | null }[] = [];
-        for (const s of ours.filter((x) => x.coll === coll)) {
-          const algbw = s.timeS ? s.bytes / s.timeS / 1e9 : null;
-          const busbw = algbw === null ? null : algbw * busFactor(coll, n);
-          const g = glooSamples.find((x) => x.coll === coll && Math.abs(x.bytes - s.bytes) <= 4 * n);
-          const gBus = g?.timeS ? (g.bytes / g.timeS / 1e9) * busFactor(coll, n) : null;
-          const rBus = rawBw.get(ALL_SIZES.find((z) => Math.abs(z - s.bytes) <= 4 * n) ?? -1) ?? null;
-          table.push({ size: s.bytes, timeUs: s.timeS === null ? null : s.timeS * 1e6, algbw, busbw, rawBusbw: rBus, glooBusbw: gBus });
+        const table: Record<string, unknown>[] = [];
+        for (const size of sizes) {
+          const oursAll = bw.get(`${transport}|${coll}|${size}`) ?? [];
+          if (oursAll.length === 0) continue;
+          const busbw = median(oursAll);
+          const algbw = busbw === null ? null : busbw / busFactor(coll, n);
+          const gBus = median(bw.get(`gloo|${coll}|${size}`) ?? []);
+          const rBus = median(bw.get(`raw|any|${size}`) ?? []);
+          const roBus = median(bw.get(`raw_onread|any|${size}`) ?? []);
+          const timeUs = algbw ? (size / algbw / 1e9) * 1e6 : null;
+          table.push({
+            size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, glooBusbw: gBus,
+            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
+          });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(s.bytes).padStart(8)} ${f(s.timeS === null ? null : s.timeS * 1e6, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(gBus).padStart(8)}`);
-          rows.push(row(`${coll} n=${n} ${transport} ${human(s.bytes)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
-          if (coll === 'all_reduce' && s.bytes >= 16 << 20) rows.push(row(`${coll} n=${n} ${transport} ${human(s.bytes)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(gBus).padStart(8)}`);
+          rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
+          if (coll === 'all_reduce' && size >= 16 << 20) {
+            rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
+            rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
+          }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'gloo'.padStart(8)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'gloo'.padStart(8)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }
