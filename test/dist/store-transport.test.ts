@@ -7,6 +7,8 @@ import { decodeHeader, emptyHeader, encodeHeader, FrameType, HEADER_BYTES } from
 import { TcpTransport } from '../../transports/tcp.ts';
 import type { FrameSink, Link } from '../../transports/types.ts';
 import { Router } from '../../src/dist/router.ts';
+import { OnReadParser } from '../../transports/reader.ts';
+import type { FrameHeader } from '../../transports/frame.ts';
 import { StoreClient, StoreServer } from '../../src/dist/store.ts';
 import { readRankEnv, readJobSecret } from '../../src/dist/env.ts';
 
@@ -144,6 +146,63 @@ describe('handshake and frames', () => {
     await Promise.all(got.map((d, step) => router.recv(FrameType.Data, 1, 1, 0, step, 0, d, 1)));
     expect(got.map((d) => d[999])).toEqual([1, 2, 3, 4]);
     expect(calls).toEqual(['pause', 'resume']);
+  });
+});
+
+describe('onread parser and reducing receives', () => {
+  it('frames split at any read boundary land in their destinations; large payloads are read in place', () => {
+    // A stream of frames of mixed sizes (header-only, small, larger than the staging buffer).
+    const sizes = [0, 5, 40, 1000, 70_000, 3, 200_000, 0, 17];
+    const frames = sizes.map((len, i) => ({ h: { ...emptyHeader(FrameType.Data), step: i, total: len, length: len }, body: Buffer.from(Array.from({ length: len }, (_, j) => (i * 31 + j) & 255)) }));
+    const stream = Buffer.concat(frames.flatMap((f) => [encodeHeader(f.h), f.body]));
+    const dests = sizes.map((len) => new Uint8Array(len));
+    const ended: number[] = [];
+    let inPlace = 0;
+    const p = new OnReadParser(1 << 20, {
+      begin: (h: FrameHeader) => dests[h.step]!,
+      end: (h: FrameHeader) => {
+        ended.push(h.step);
+        return true;
+      },
+    });
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed);
+    const { buffer, callback } = p.onread;
+    for (let at = 0; at < stream.length; ) {
+      const buf = buffer();
+      expect(buf.length).toBeGreaterThan(0);
+      if (dests.some((d) => d.buffer === buf.buffer)) inPlace++;
+      const k = Math.min(buf.length, stream.length - at, 1 + (rand() % 90_000));
+      buf.set(stream.subarray(at, at + k));
+      at += k;
+      expect(callback(k, buf)).toBe(true);
+    }
+    expect(ended).toEqual(sizes.map((_, i) => i));
+    dests.forEach((d, i) => expect(Buffer.from(d).equals(frames[i]!.body)).toBe(true));
+    expect(inPlace).toBeGreaterThan(0);
+  });
+
+  it('a reducing receive folds fragments into its buffer, including ones that arrived before it was posted', async () => {
+    const link = { peerRank: 1, pause() {}, resume() {} } as unknown as Link;
+    const router = new Router(0, { groupName: String, onControl() {} });
+    router.addLink(link);
+    const frag = (offset: number, vals: number[]) => {
+      const h = { ...emptyHeader(FrameType.Data), group: 1, seq: 0, step: 0, total: 16, offset, length: 8, op: 1, dtype: 1, count: 4 };
+      router.place(link, h).set(new Uint8Array(new Float32Array(vals).buffer));
+      router.arrived(link, h);
+    };
+    frag(0, [1, 2]); // early: before the receive is posted
+    const dest = new Float32Array([10, 20, 30, 40]);
+    const add = (d: Uint8Array, s: Uint8Array) => {
+      const a = new Float32Array(d.buffer, d.byteOffset, d.length / 4);
+      const b = new Float32Array(s.slice().buffer);
+      for (let i = 0; i < a.length; i++) a[i]! += b[i]!;
+    };
+    const done = router.recv(FrameType.Data, 1, 1, 0, 0, 0, new Uint8Array(dest.buffer), 1, add);
+    expect(Array.from(dest)).toEqual([11, 22, 30, 40]);
+    frag(8, [3, 4]); // posted: lands in the link's staging buffer, then is added
+    await done;
+    expect(Array.from(dest)).toEqual([11, 22, 33, 44]);
   });
 });
 
