@@ -250,7 +250,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`LM: moe ${moe.tps.toFixed(0)} tokens/s (${moe.params} params), dense ${dense.tps.toFixed(0)} tokens/s (${dense.params} params)`);
     rows.push(
       row(
-        'MoE LM training (lm-brown-moe-tiny: 8 experts top-2)',
+        'MoE LM training (lm-brown-moe-tiny: 8 experts top-2 + 1 shared)',
         'tokens/s',
         moe.tps,
         dense.tps,
