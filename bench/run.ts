@@ -7,7 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const [name, ...args] = process.argv.slice(2);
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts'].includes(f))
+  // Files starting with '_' are shared helpers, not benchmarks.
+  .filter((f) => f.endsWith('.ts') && !f.startsWith('_') && !['run.ts', 'report.ts'].includes(f))
   .map((f) => f.slice(0, -3));
 if (!name || name === '--help' || name === '-h') {
   console.log(`usage: npm run bench -- <name> [args]\nbenchmarks: ${available.join(', ')}`);
