@@ -223,44 +223,33 @@ export const pow = defineOp({
   },
 });
 
-/** Gradient goes to the larger input; ties split it evenly (as PyTorch's maximum does). */
-export const maximum = defineOp({
-  name: 'maximum',
-  forward(ctx, a: Tensor, b: Tensor) {
-    ctx.save(a, b);
-    return binaryK('maximum', BINARY.maximum, a, b);
-  },
-  backward(ctx, gy) {
-    const [a, b] = ctx.saved;
-    const gt = binaryK('maximum.backward', BINARY.gt, a, b);
-    const eq = binaryK('maximum.backward', BINARY.eq, a, b);
-    const wa = binaryK('maximum.backward', BINARY.axpby, gt, eq, 1, 0.5); // 1 where a>b, ½ on ties
-    const wb = unaryK('maximum.backward', UNARY.affine, binaryK('maximum.backward', BINARY.add, gt, unaryK('maximum.backward', UNARY.affine, eq, 0.5, 0)), -1, 1);
-    return [
-      a.requiresGrad ? sumToShape(binaryK('maximum.backward', BINARY.mul, gy, wa), a.shape) : null,
-      b.requiresGrad ? sumToShape(binaryK('maximum.backward', BINARY.mul, gy, wb), b.shape) : null,
-    ];
-  },
-});
-
-export const minimum = defineOp({
-  name: 'minimum',
-  forward(ctx, a: Tensor, b: Tensor) {
-    ctx.save(a, b);
-    return binaryK('minimum', BINARY.minimum, a, b);
-  },
-  backward(ctx, gy) {
-    const [a, b] = ctx.saved;
-    const lt = binaryK('minimum.backward', BINARY.lt, a, b);
-    const eq = binaryK('minimum.backward', BINARY.eq, a, b);
-    const wa = binaryK('minimum.backward', BINARY.axpby, lt, eq, 1, 0.5);
-    const wb = unaryK('minimum.backward', UNARY.affine, binaryK('minimum.backward', BINARY.add, lt, unaryK('minimum.backward', UNARY.affine, eq, 0.5, 0)), -1, 1);
-    return [
-      a.requiresGrad ? sumToShape(binaryK('minimum.backward', BINARY.mul, gy, wa), a.shape) : null,
-      b.requiresGrad ? sumToShape(binaryK('minimum.backward', BINARY.mul, gy, wb), b.shape) : null,
-    ];
-  },
-});
+/**
+ * Elementwise max/min. The gradient goes to the winning input; ties split it evenly
+ * (as PyTorch's maximum/minimum do).
+ */
+function extremumPair(name: 'maximum' | 'minimum', op: number, wins: number) {
+  const bw = `${name}.backward`;
+  return defineOp({
+    name,
+    forward(ctx, a: Tensor, b: Tensor) {
+      ctx.save(a, b);
+      return binaryK(name, op, a, b);
+    },
+    backward(ctx, gy) {
+      const [a, b] = ctx.saved;
+      const win = binaryK(bw, wins, a, b);
+      const eq = binaryK(bw, BINARY.eq, a, b);
+      const wa = binaryK(bw, BINARY.axpby, win, eq, 1, 0.5); // 1 where a wins, ½ on ties
+      const wb = unaryK(bw, UNARY.affine, binaryK(bw, BINARY.add, win, unaryK(bw, UNARY.affine, eq, 0.5, 0)), -1, 1);
+      return [
+        a.requiresGrad ? sumToShape(binaryK(bw, BINARY.mul, gy, wa), a.shape) : null,
+        b.requiresGrad ? sumToShape(binaryK(bw, BINARY.mul, gy, wb), b.shape) : null,
+      ];
+    },
+  });
+}
+export const maximum = extremumPair('maximum', BINARY.maximum, BINARY.gt);
+export const minimum = extremumPair('minimum', BINARY.minimum, BINARY.lt);
 
 function comparison(name: string, code: number) {
   return defineOp({ name, forward: (_ctx, a: Tensor, b: Tensor) => binaryK(name, code, a, b), backward: NON_DIFFERENTIABLE });
