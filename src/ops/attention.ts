@@ -14,6 +14,7 @@ import type { Device, KernelDType } from '../device/index.ts';
 import { defineOp, opError } from './registry.ts';
 import { contiguousK, floatKernelType } from './kernels.ts';
 import { reshape } from './shape.ts';
+import { isSoftwareAdapter, subgroupKernelUsable } from './matmul-select.ts';
 
 export interface FlashAttentionOptions {
   /** Mask keys after the query (within each document). Default false. */
@@ -28,8 +29,34 @@ const OP = 'flash_attention';
 const MAX_HEAD_DIM = 128;
 const LOG2E = 1.4426950408889634;
 
-/** Rows owned by one workgroup (BR in the shader). */
-const BLOCK_ROWS = 64;
+/**
+ * The two schedules of the same kernels: `wg` (flash_attention.wgsl: 64 threads share
+ * tiles through workgroup memory, for GPUs) and `sg` (flash_attention_sg.wgsl: one 8-lane
+ * subgroup per 16 rows, registers and subgroup broadcasts only, for CPU-SIMD adapters
+ * such as lavapipe, where every load is a gather and barriers are expensive).
+ */
+export type FlashAttentionKernel = 'wg' | 'sg';
+
+const KERNELS: Record<FlashAttentionKernel, { kernel: string; rows: number }> = {
+  wg: { kernel: 'flash_attention', rows: 64 },
+  sg: { kernel: 'flash_attention_sg', rows: 16 },
+};
+
+let forced: FlashAttentionKernel | null = null;
+
+/** Force one schedule (tests and benchmarks), or null for the normal per-adapter choice. */
+export function setFlashAttentionKernel(k: FlashAttentionKernel | null): void {
+  forced = k;
+}
+
+/** The schedule used on this device: `sg` on software adapters with ≥ 8-lane subgroups. */
+export function flashAttentionKernel(device: Device): FlashAttentionKernel {
+  if (forced === 'sg' && !subgroupKernelUsable(device)) {
+    throw new Error(`${OP}: the 'sg' schedule needs subgroups of at least 8 lanes, which this adapter does not have`);
+  }
+  if (forced) return forced;
+  return isSoftwareAdapter(device) && subgroupKernelUsable(device) ? 'sg' : 'wg';
+}
 
 interface BlockTable {
   buffer: GPUBuffer;
@@ -103,8 +130,8 @@ function params(hq: number, hkv: number, ntok: number, d: number, cfg: Config, v
 }
 
 /** Pipeline specialisation: only the head-dim class (value-phase columns per invocation). */
-function constants(d: number): Record<string, number> {
-  return { DT: d <= 32 ? 8 : d <= 64 ? 16 : 32 };
+function constants(kind: FlashAttentionKernel, d: number): Record<string, number> {
+  return kind === 'wg' ? { DT: d <= 32 ? 8 : d <= 64 ? 16 : 32 } : { DM: d <= 32 ? 4 : d <= 64 ? 8 : 16 };
 }
 
 const flashAttentionOp = defineOp({
@@ -117,14 +144,15 @@ const flashAttentionOp = defineOp({
     const out = Tensor.empty([ntok, hq, d], q.dtype, device);
     // stats[0 .. T·Hq): log2-sum-exp2 per row; [T·Hq .. 2·T·Hq): Dᵢ for the backward.
     const stats = Tensor.empty([2, ntok, hq], 'f32', device);
+    const kind = flashAttentionKernel(device);
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, BLOCK_ROWS);
+      const table = blockTable(device, cfg.cu, KERNELS[kind].rows);
       const [qv, kv, vv] = [asView(q), asView(k), asView(v)];
       if (table.count > 0) {
         device.dispatch({
-          kernel: 'flash_attention',
+          kernel: KERNELS[kind].kernel,
           entry: 'forward',
-          constants: constants(d),
+          constants: constants(kind, d),
           dtype,
           uniforms: new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
           buffers: [table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
@@ -137,11 +165,13 @@ const flashAttentionOp = defineOp({
     ctx.save(q, k, v, out, stats);
     stats.release();
     ctx.attrs.cfg = cfg;
+    ctx.attrs.kind = kind;
     return out;
   },
   backward(ctx, gy) {
     const [q, k, v, out, stats] = ctx.saved;
     const cfg = ctx.attrs.cfg as Config;
+    const kind = ctx.attrs.kind as FlashAttentionKernel;
     const dtype = floatKernelType(`${OP}.backward`, q, k, v, gy) as KernelDType;
     const [ntok, hq, d] = q.shape;
     const hkv = k.shape[1];
@@ -150,14 +180,14 @@ const flashAttentionOp = defineOp({
     const dk = Tensor.empty(k.shape, k.dtype, device);
     const dv = Tensor.empty(v.shape, v.dtype, device);
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, BLOCK_ROWS);
+      const table = blockTable(device, cfg.cu, KERNELS[kind].rows);
       const [qv, kv, vv, gv] = [asView(q), asView(k), asView(v), asView(gy)];
       const uniforms = new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, gv.view]));
       if (table.count > 0) {
         device.dispatch({
-          kernel: 'flash_attention',
+          kernel: KERNELS[kind].kernel,
           entry: 'dq',
-          constants: constants(d),
+          constants: constants(kind, d),
           dtype,
           uniforms,
           buffers: [
@@ -168,9 +198,9 @@ const flashAttentionOp = defineOp({
           label: `${OP}.backward`,
         });
         device.dispatch({
-          kernel: 'flash_attention',
+          kernel: KERNELS[kind].kernel,
           entry: 'dkdv',
-          constants: constants(d),
+          constants: constants(kind, d),
           dtype,
           uniforms,
           buffers: [
@@ -258,10 +288,11 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   const scale = opts.scale ?? 1 / Math.sqrt(d);
   if (!Number.isFinite(scale)) throw opError(OP, `scale must be finite, got ${scale}`, q);
   const cfg: Config = { causal: opts.causal ?? false, scale, cu };
-  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / BLOCK_ROWS)), 0);
+  const rows = KERNELS[flashAttentionKernel(q.device)].rows;
+  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / rows)), 0);
   const maxGroups = q.device.limits.maxComputeWorkgroupsPerDimension;
   if (blocks > maxGroups) {
-    throw opError(OP, `${blocks} row blocks of ${BLOCK_ROWS} exceed the ${maxGroups} workgroups per dimension`, q);
+    throw opError(OP, `${blocks} row blocks of ${rows} exceed the ${maxGroups} workgroups per dimension`, q);
   }
   return flashAttentionOp(q, k, v, cfg);
 }

@@ -1,12 +1,13 @@
 // Flash attention vs a naive float64 reference (test/reference/attention.ts): forward and
 // backward (dQ, dK, dV) for causal/non-causal, GQA, varlen packing, head dims 32/64/128 and
 // lengths that are no multiple of any tile; finite differences on a small case; bad inputs.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as W from '../../src/node.ts';
 import { refAttention, refAttentionGrad, type RefAttentionOptions } from '../reference/attention.ts';
 import { ND } from '../reference/nd.ts';
 import { checkOp, expectClose, randomData, rng } from '../helpers/check.ts';
 import { useDevice } from '../helpers/device.ts';
+import { subgroupKernelUsable } from '../../src/ops/matmul-select.ts';
 
 useDevice();
 
@@ -50,8 +51,7 @@ async function checkAgainstReference(c: Case, dtype: W.DType = 'f32', tol = 2e-5
   }
 }
 
-describe('flash attention vs float64 reference (forward + dQ, dK, dV)', () => {
-  const cases: Case[] = [
+const cases: Case[] = [
     { name: 'T=1 D=32', t: 1, hq: 2, hkv: 2, d: 32, causal: false },
     { name: 'T=7 D=32 causal', t: 7, hq: 2, hkv: 2, d: 32, causal: true },
     { name: 'T=33 D=64 non-causal', t: 33, hq: 2, hkv: 2, d: 64, causal: false },
@@ -63,8 +63,29 @@ describe('flash attention vs float64 reference (forward + dQ, dK, dV)', () => {
     { name: 'varlen [65,1,34] non-causal D=64', t: 100, hq: 2, hkv: 1, d: 64, causal: false, cu: [0, 65, 66, 100] },
     { name: 'varlen with an empty document', t: 20, hq: 2, hkv: 2, d: 32, causal: true, cu: [0, 9, 9, 20] },
     { name: 'odd head dim D=20, custom scale', t: 33, hq: 2, hkv: 1, d: 20, causal: true, scale: 0.3 },
+    { name: 'T=300 D=64 causal GQA 2/1 (many tiles)', t: 300, hq: 2, hkv: 1, d: 64, causal: true },
   ];
-  for (const c of cases) it(c.name, () => checkAgainstReference(c));
+
+// Both schedules (workgroup-memory `wg` for GPUs, subgroup `sg` for CPU-SIMD adapters) run
+// the same cases; the adapter's default is whichever the dispatcher picks.
+for (const kind of ['wg', 'sg'] as const) {
+  describe(`flash attention (${kind} schedule) vs float64 reference (forward + dQ, dK, dV)`, () => {
+    beforeAll(() => {
+      W.setFlashAttentionKernel(kind);
+    });
+    afterAll(() => {
+      W.setFlashAttentionKernel(null);
+    });
+    for (const c of cases) {
+      it(c.name, (ctx) => {
+        if (kind === 'sg' && !subgroupKernelUsable(W.getDevice())) ctx.skip();
+        return checkAgainstReference(c);
+      });
+    }
+  });
+}
+
+describe('flash attention: layouts and dtypes', () => {
 
   it('f16 inputs are refused with a clear error (f32 only for now)', () => {
     const z = () => W.zeros([4, 1, 32], 'f16');
