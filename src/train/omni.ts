@@ -20,6 +20,7 @@ import { trainBpe } from '../data/tokenizer/train.ts';
 import { Tokenizer } from '../data/tokenizer/tokenizer.ts';
 import { loadTokenizer, saveTokenizer } from '../data/node.ts';
 import { MultimodalLoader, type MultimodalBatch, type MultimodalLoaderState } from '../data/multimodal/collate.ts';
+import { createAugmenter } from '../data/multimodal/augment.ts';
 import { createNodeMediaLoader, loadManifest } from '../data/multimodal/node.ts';
 import { resolveMediaPath, segmentModality, type ManifestSample } from '../data/multimodal/manifest.ts';
 import { MoE, MoEStatsTracker } from '../nn/moe.ts';
@@ -59,6 +60,21 @@ export const OmniRunSchema = z
           .strict()
           .default({ size: 28, channels: 1, mean: 0, std: 1 }),
         audio: z.object({ sampleRate: z.number().int().positive().default(16000), resample: z.boolean().default(true) }).strict().default({ sampleRate: 16000, resample: true }),
+        /** Training-time perturbation of decoded media (src/data/multimodal/augment.ts); validation is never augmented. */
+        augment: z
+          .object({
+            audio: z
+              .object({
+                speed: z.tuple([z.number().min(0.5).max(2), z.number().min(0.5).max(2)]).optional(),
+                gainDb: z.tuple([z.number().min(-40).max(40), z.number().min(-40).max(40)]).optional(),
+                noiseSnrDb: z.tuple([z.number().min(-10).max(100), z.number().min(-10).max(100)]).optional(),
+                shiftMs: z.number().min(0).max(5000).optional(),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .default({}),
         /** Skip (and count) bad samples instead of failing. */
         skipBad: z.boolean().default(false),
       })
@@ -272,7 +288,14 @@ export function buildOmniRun(device: Device, cfg: OmniRunConfig, log: (l: string
     skipBad: cfg.data.skipBad,
     onWarning: (msg: string) => log(`warning: ${msg}`),
   };
-  const trainLoader = new MultimodalLoader(train, { ...loaderOpts, shuffle: true, seed: cfg.seed });
+  const augment = createAugmenter(cfg.data.augment);
+  const trainLoader = new MultimodalLoader(train, {
+    ...loaderOpts,
+    shuffle: true,
+    seed: cfg.seed,
+    augment,
+    augmentKey: augment ? JSON.stringify(cfg.data.augment) : undefined,
+  });
   const valLoader = new MultimodalLoader(val, { ...loaderOpts, shuffle: false });
   const trainable = model.trainableParameters().reduce((s, p) => s + p.size, 0);
   log(

@@ -29,6 +29,7 @@ import { Sfc32, type RngState } from '../rng.ts';
 import { resolveMediaPath, segmentModality, type ManifestSample, type MediaModality, type MediaSegment } from './manifest.ts';
 import { placeholderTokens } from './modalities.ts';
 import type { MediaInput, MediaLoader } from './media.ts';
+import { sampleRng, type Augmenter } from './augment.ts';
 
 
 export class SampleError extends Error {
@@ -79,6 +80,13 @@ export interface MultimodalLoaderOptions {
   /** Shuffle samples each epoch (default true). */
   shuffle?: boolean;
   seed?: number;
+  /**
+   * Perturbs decoded media (training only; createAugmenter). Draws come from a PRNG seeded
+   * by (seed, epoch, position in the epoch), so resuming reproduces them exactly.
+   */
+  augment?: Augmenter;
+  /** Describes `augment` in the state fingerprint (a resumed run must use the same). */
+  augmentKey?: string;
   /** Skip (and count) samples that exceed the budget or fail to load, instead of throwing. */
   skipBad?: boolean;
   /** Receives the skip warnings (default console.warn). */
@@ -210,6 +218,7 @@ export class MultimodalLoader {
       `eos=${opts.eos ?? true}`,
       `special=${Object.values(this.ids).join('/')}`,
       `skipBad=${opts.skipBad ?? false}`,
+      ...(opts.augment ? [`augment=${opts.augmentKey ?? 'custom'}`] : []),
     ].join(',');
     this.rng = Sfc32.fromSeed(opts.seed ?? 0);
     this.epochRng = this.rng.state();
@@ -230,8 +239,10 @@ export class MultimodalLoader {
     this.order = this.makeOrder();
   }
 
-  /** Token sequence of one sample (decodes its media). */
-  async build(s: ManifestSample): Promise<BuiltSample> {
+  /** Token sequence of one sample (decodes its media; `at` = its (epoch, position) for augmentation). */
+  async build(s: ManifestSample, at?: { epoch: number; position: number }): Promise<BuiltSample> {
+    const augment = this.opts.augment;
+    const rng = augment ? sampleRng(this.opts.seed ?? 0, at?.epoch ?? 0, at?.position ?? 0) : null;
     const ids: number[] = [];
     const loss: number[] = [];
     const media: BuiltSample['media'] = [];
@@ -263,6 +274,7 @@ export class MultimodalLoader {
       let input: MediaInput;
       try {
         input = await this.opts.media.load(seg, resolvedPath);
+        if (augment) input = augment(segmentModality(seg), input, rng!);
       } catch (e) {
         throw new SampleError(`segments[${j}] (${segmentModality(seg)} ${seg.path}): ${(e as Error).message}`, s.file, s.line, s.id);
       }
@@ -348,7 +360,7 @@ export class MultimodalLoader {
       if (this.pending && this.pending.epoch === this.epoch && this.pending.cursor === this.cursor) b = this.pending.built;
       else {
         try {
-          b = await this.build(s);
+          b = await this.build(s, { epoch: this.epoch, position: this.cursor });
           if (b.ids.length > T)
             throw new SampleError(`${b.ids.length} tokens (text ${b.text}, image ${b.image}, audio ${b.audio}) exceed tokensPerBatch ${T}`, s.file, s.line, s.id);
         } catch (e) {
