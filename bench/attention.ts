@@ -2,7 +2,8 @@
 // (matmul + softmax + matmul with autograd and a -1e9 causal mask) and vs the same naive
 // computation in tfjs-backend-webgpu (own process, same adapter). Usage:
 //   npm run bench -- attention [--lens=128,256,512,1024,2048] [--heads=8] [--dim=64]
-//                              [--no-peers] [--reps=3]
+//                              [--no-peers] [--reps=3] [--kernel=wg|sg]
+// --kernel forces a flash-attention schedule (default: the adapter's choice).
 // Time = wall time from recording the forward to device.sync() after the backward, best of
 // --reps after a warm-up (which compiles the kernels). Also prints the process CPU time,
 // which is less sensitive to other load on a shared machine.
@@ -84,10 +85,16 @@ export async function run(args: string[]): Promise<void> {
   const dim = Number(flag(args, 'dim') ?? 64);
   const reps = Number(flag(args, 'reps') ?? 3);
   const peers = flag(args, 'no-peers') === undefined;
+  const kernel = flag(args, 'kernel');
+  if (kernel !== undefined && kernel !== 'wg' && kernel !== 'sg') throw new Error(`--kernel must be wg or sg, got '${kernel}'`);
   const dev = await W.initDevice();
+  if (kernel) W.setFlashAttentionKernel(kernel);
   const adapter = `${dev.adapter.vendor} ${dev.adapter.description || dev.adapter.architecture}`.trim();
   const rows: BenchRow[] = [];
-  const notes: string[] = [`causal, single sequence, ${heads} heads × ${dim} dims; fwd+bwd wall ms (best of ${reps}); cpu = process CPU ms`];
+  const notes: string[] = [
+    `causal, single sequence, ${heads} heads × ${dim} dims; fwd+bwd wall ms (best of ${reps}); cpu = process CPU ms; ` +
+      `flash schedule: ${W.flashAttentionKernel(dev)}${kernel ? ' (forced)' : ''}`,
+  ];
   const ours: Record<number, { ms: number; cpuMs: number }> = {};
   for (const t of lens) {
     const f = await measure(dev, 'flash', t, heads, dim, reps);
