@@ -60,6 +60,8 @@ export const OmniRunSchema = z
           .strict()
           .default({ size: 28, channels: 1, mean: 0, std: 1 }),
         audio: z.object({ sampleRate: z.number().int().positive().default(16000), resample: z.boolean().default(true) }).strict().default({ sampleRate: 16000, resample: true }),
+        /** Per source, times each training sample appears per epoch (integer ≥ 1), e.g. { speech: 3 }. */
+        repeat: z.record(z.string(), z.number().int().min(1).max(1000)).default({}),
         /** Training-time perturbation of decoded media (src/data/multimodal/augment.ts); validation is never augmented. */
         augment: z
           .object({
@@ -293,6 +295,7 @@ export function buildOmniRun(device: Device, cfg: OmniRunConfig, log: (l: string
     ...loaderOpts,
     shuffle: true,
     seed: cfg.seed,
+    repeat: cfg.data.repeat,
     augment,
     augmentKey: augment ? JSON.stringify(cfg.data.augment) : undefined,
   });

@@ -174,6 +174,25 @@ describe('multimodal collator', () => {
     expect(lengths.get('sp1')).toBe(2 + (2 + (1 % 5) + 2) + 1);
   });
 
+  it('repeat: a source\'s samples appear k times per epoch; bad repeat options are refused', async () => {
+    const samples = mixed();
+    const L = loader(samples, { tokensPerBatch: 40, shuffle: true, seed: 7, repeat: { speech: 3 } });
+    const count = new Map<string, number>();
+    for await (const b of L.epochBatches()) for (const s of b.samples) count.set(s.id, (count.get(s.id) ?? 0) + 1);
+    for (const s of samples) expect(count.get(s.id)).toBe(s.source === 'speech' ? 3 : 1);
+    // Restoring mid-epoch works with repeats (cursor ranges over the longer epoch).
+    const A = loader(samples, { tokensPerBatch: 40, shuffle: true, seed: 7, repeat: { speech: 3 } });
+    for (let i = 0; i < 5; i++) await A.next();
+    const st = A.state();
+    const want = await A.next();
+    const B = loader(samples, { tokensPerBatch: 40, shuffle: true, seed: 7, repeat: { speech: 3 } });
+    B.restore(st);
+    expect([...(await B.next()).ids]).toEqual([...want.ids]);
+    expect(() => loader(samples, { tokensPerBatch: 40, shuffle: true, seed: 7 }).restore(st)).toThrow(/state belongs to other samples or options/);
+    expect(() => loader(samples, { repeat: { podcasts: 2 } })).toThrow(/repeat: unknown source 'podcasts' \(the samples' sources are caption, speech, text\)/);
+    expect(() => loader(samples, { repeat: { speech: 1.5 } })).toThrow(/repeat\.speech must be an integer from 1 to 1000, got 1\.5/);
+  });
+
   it('restores the exact stream from a saved state (across epochs)', async () => {
     const samples = mixed();
     const mk = () => loader(samples, { tokensPerBatch: 37, shuffle: true, seed: 3 });

@@ -16,7 +16,8 @@
 // follows the media item directly (it predicts the first caption token). The last position
 // of every sequence is -100: nothing crosses a sample boundary.
 //
-// Batching: samples are taken in a seeded per-epoch order and appended while the batch's
+// Batching: samples (each source's repeated `repeat[source]` times, default once) are taken
+// in a seeded per-epoch order and appended while the batch's
 // token count (all modalities) stays within tokensPerBatch; the first sample that does
 // not fit starts the next batch (samples are never split: their media spans must stay
 // whole). Batches therefore hold ≤ tokensPerBatch tokens; the last batch of an epoch may
@@ -87,6 +88,11 @@ export interface MultimodalLoaderOptions {
   augment?: Augmenter;
   /** Describes `augment` in the state fingerprint (a resumed run must use the same). */
   augmentKey?: string;
+  /**
+   * Times each sample of a source appears per epoch (integer ≥ 1; default 1): mixes sources
+   * in other proportions than the manifest's, e.g. { speech: 3 } with augmentation on.
+   */
+  repeat?: Readonly<Record<string, number>>;
   /** Skip (and count) samples that exceed the budget or fail to load, instead of throwing. */
   skipBad?: boolean;
   /** Receives the skip warnings (default console.warn). */
@@ -186,6 +192,8 @@ export class MultimodalLoader {
   private rng: Sfc32;
   private epochRng: RngState;
   private order: Int32Array;
+  /** Sample indices of one epoch before shuffling (sources repeated per `repeat`). */
+  private readonly base: number[];
   private epoch = 0;
   private cursor = 0;
   private batches = 0;
@@ -205,6 +213,16 @@ export class MultimodalLoader {
     for (const [k, v] of Object.entries(this.ids))
       if (!Number.isInteger(v) || v < 0) throw new MultimodalLoaderError(`specialIds.${k} must be a non-negative integer, got ${v}`);
     this.sourceNames = [...new Set(samples.map((s) => s.source))].sort();
+    const repeat = opts.repeat ?? {};
+    for (const [src, r] of Object.entries(repeat)) {
+      if (!this.sourceNames.includes(src))
+        throw new MultimodalLoaderError(`repeat: unknown source '${src}' (the samples' sources are ${this.sourceNames.join(', ')})`);
+      if (!Number.isInteger(r) || r < 1 || r > 1000) throw new MultimodalLoaderError(`repeat.${src} must be an integer from 1 to 1000, got ${r}`);
+    }
+    this.base = [];
+    samples.forEach((s, i) => {
+      for (let r = repeat[s.source] ?? 1; r > 0; r--) this.base.push(i);
+    });
     this.sourceIndex = new Map(this.sourceNames.map((s, i) => [s, i]));
     let h = 0x811c9dc5;
     for (const s of samples) h = fnv1a(`${s.id}\u0000${s.source}\u0001`, h);
@@ -218,6 +236,7 @@ export class MultimodalLoader {
       `eos=${opts.eos ?? true}`,
       `special=${Object.values(this.ids).join('/')}`,
       `skipBad=${opts.skipBad ?? false}`,
+      ...(Object.keys(repeat).length ? [`repeat=${JSON.stringify(Object.entries(repeat).sort())}`] : []),
       ...(opts.augment ? [`augment=${opts.augmentKey ?? 'custom'}`] : []),
     ].join(',');
     this.rng = Sfc32.fromSeed(opts.seed ?? 0);
@@ -226,8 +245,7 @@ export class MultimodalLoader {
   }
 
   private makeOrder(): Int32Array {
-    const o = new Int32Array(this.samples.length);
-    for (let i = 0; i < o.length; i++) o[i] = i;
+    const o = Int32Array.from(this.base);
     if (this.opts.shuffle ?? true) this.rng.shuffle(o);
     return o;
   }
@@ -343,7 +361,7 @@ export class MultimodalLoader {
     let epoch = this.epoch;
     let skippedInCall = 0;
     for (;;) {
-      if (this.cursor === this.samples.length) {
+      if (this.cursor === this.order.length) {
         // The epoch's last samples were skipped (skipBad).
         this.nextEpoch();
         if (parts.length > 0) {
@@ -354,7 +372,7 @@ export class MultimodalLoader {
         continue;
       }
       // 2n consecutive skips cover a whole epoch: every sample is bad.
-      if (parts.length === 0 && skippedInCall >= 2 * this.samples.length) throw new MultimodalLoaderError('every sample was skipped (skipBad): nothing to batch');
+      if (parts.length === 0 && skippedInCall >= 2 * this.order.length) throw new MultimodalLoaderError('every sample was skipped (skipBad): nothing to batch');
       const s = this.samples[this.order[this.cursor]];
       let b: BuiltSample;
       if (this.pending && this.pending.epoch === this.epoch && this.pending.cursor === this.cursor) b = this.pending.built;
@@ -380,7 +398,7 @@ export class MultimodalLoader {
       parts.push({ s, b });
       used += b.ids.length;
       this.cursor++;
-      if (this.cursor === this.samples.length) {
+      if (this.cursor === this.order.length) {
         lastInEpoch = true;
         this.nextEpoch();
         break;
@@ -488,7 +506,7 @@ export class MultimodalLoader {
       if (!Number.isInteger(s[k]) || (s[k] as number) < 0) throw new MultimodalLoaderError(`restore: ${k} must be a non-negative integer`);
     if (!Array.isArray(s.rngState) || s.rngState.length !== 4 || !s.rngState.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32))
       throw new MultimodalLoaderError('restore: rngState must be four uint32 numbers');
-    if (s.cursor! >= this.samples.length) throw new MultimodalLoaderError(`restore: cursor ${s.cursor} out of range (${this.samples.length} samples)`);
+    if (s.cursor! >= this.base.length) throw new MultimodalLoaderError(`restore: cursor ${s.cursor} out of range (${this.base.length} samples per epoch)`);
     this.rng = new Sfc32(s.rngState as RngState);
     this.epochRng = this.rng.state();
     this.order = this.makeOrder();
