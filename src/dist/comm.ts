@@ -5,6 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createTransport } from '../../transports/index.ts';
 import { DEFAULTS, type Link, type MessageHeader, type Transport, type TransportName } from '../../transports/types.ts';
+import type { AllReduceAlgo } from './algorithms/select.ts';
 import { DistError, DistTimeoutError, PeerFailureError } from './errors.ts';
 import { Router } from './router.ts';
 import type { StoreClient } from './store.ts';
@@ -25,6 +26,8 @@ export interface CommOptions {
   chunkBytes?: number;
   /** All-reduce/all-gather/reduce-scatter/broadcast below this many bytes use the direct (one-step) path. */
   smallBytes?: number;
+  /** Large all-reduce algorithm (see group.ts, allReduceAlgorithm). */
+  allReduceAlgo?: AllReduceAlgo;
   /** Namespace for this job's keys in the store. */
   prefix?: string;
   /** Required for the inproc transport: this rank's ends of the channels. */
@@ -52,6 +55,7 @@ export class Comm {
   readonly timeoutMs: number;
   readonly chunkBytes: number;
   readonly smallBytes: number;
+  readonly allReduceAlgo: AllReduceAlgo;
   readonly prefix: string;
   readonly log: (m: string) => void;
   readonly links = new Map<number, Link>();
@@ -72,6 +76,7 @@ export class Comm {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.chunkBytes = opts.chunkBytes ?? DEFAULTS.chunkBytes;
     this.smallBytes = opts.smallBytes ?? 64 * 1024;
+    this.allReduceAlgo = opts.allReduceAlgo ?? 'auto';
     this.prefix = opts.prefix ?? 'webomni';
     this.log = opts.log ?? ((m) => process.stderr.write(`[webomni:dist rank ${opts.rank}] ${m}\n`));
     this.router = new Router(opts.rank, { groupName: (id) => this.groupNames.get(id) ?? `#${id}`, onControl: (src, body) => this.onControl(src, body) }, opts.earlyBudgetBytes);

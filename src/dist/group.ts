@@ -5,6 +5,8 @@
 import { FrameType, VARIABLE_COUNT } from '../../transports/frame.ts';
 import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.ts';
 import { barrier, directAllGather, directAllReduce, directBroadcast, directReduceScatter } from './algorithms/direct.ts';
+import { scatterAllReduce } from './algorithms/scatter.ts';
+import { allReduceAlgorithm } from './algorithms/select.ts';
 import { chainBroadcast } from './algorithms/broadcast.ts';
 import { pairwiseAllToAll } from './algorithms/alltoall.ts';
 import type { AlgoCtx } from './algorithms/context.ts';
@@ -222,8 +224,9 @@ export class ProcessGroup {
     const dtype = dtypeOf(buf);
     checkReduce(dtype, op);
     const bytes = bytesOf(buf);
+    const algo = allReduceAlgorithm(bytes.length, buf.length, this.size, this.comm.smallBytes, this.comm.allReduceAlgo);
     return this.issue(this.sig(OpCode.all_reduce, buf, buf.length, REDUCE_CODES[op]), buf, opts, (ctx) =>
-      bytes.length <= this.comm.smallBytes || buf.length < this.size ? directAllReduce(ctx, bytes, dtype, op) : ringAllReduce(ctx, bytes, dtype, op, elementSize(dtype)),
+      algo === 'direct' ? directAllReduce(ctx, bytes, dtype, op) : algo === 'scatter' ? scatterAllReduce(ctx, bytes, dtype, op, elementSize(dtype)) : ringAllReduce(ctx, bytes, dtype, op, elementSize(dtype)),
     );
   }
 

@@ -3,6 +3,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { formatAddress } from '../../transports/address.ts';
 import type { TransportName } from '../../transports/types.ts';
+import type { AllReduceAlgo } from './algorithms/select.ts';
 import { Comm } from './comm.ts';
 import { readJobSecret, readRankEnv } from './env.ts';
 import { DistError } from './errors.ts';
@@ -25,6 +26,8 @@ export interface InitOptions {
   livenessMs?: number;
   chunkBytes?: number;
   smallBytes?: number;
+  /** Large all-reduce algorithm: 'auto' (default: direct scatter/gather up to 8 ranks, ring beyond), 'ring' or 'scatter'. */
+  allReduceAlgo?: AllReduceAlgo;
   /** Key namespace in the store (lets several jobs or re-inits share a store). */
   prefix?: string;
   inprocPorts?: Map<number, MessagePort>;
@@ -74,6 +77,7 @@ export async function initProcessGroup(o: InitOptions): Promise<World> {
       livenessMs: o.livenessMs,
       chunkBytes: o.chunkBytes,
       smallBytes: o.smallBytes,
+      allReduceAlgo: o.allReduceAlgo,
       prefix: o.prefix,
       inprocPorts: o.inprocPorts,
       log,
@@ -90,6 +94,13 @@ function splitHostPort(addr: string): [string, number] {
   const i = addr.lastIndexOf(':');
   if (i < 0) throw new DistError(`bad store address "${addr}", expected host:port`);
   return [addr.slice(0, i).replace(/^\[|\]$/g, ''), Number(addr.slice(i + 1))];
+}
+
+function envAlgo(): AllReduceAlgo | undefined {
+  const v = process.env.WEBOMNI_ALLREDUCE_ALGO;
+  if (!v) return undefined;
+  if (v !== 'auto' && v !== 'ring' && v !== 'scatter') throw new DistError(`WEBOMNI_ALLREDUCE_ALGO must be auto, ring or scatter, got "${v}"`);
+  return v;
 }
 
 function envInt(name: string): number | undefined {
@@ -121,6 +132,7 @@ export async function initFromEnv(overrides: Partial<InitOptions> = {}): Promise
     livenessMs: envInt('WEBOMNI_LIVENESS_MS'),
     chunkBytes: envInt('WEBOMNI_CHUNK_BYTES'),
     smallBytes: envInt('WEBOMNI_SMALL_BYTES'),
+    allReduceAlgo: envAlgo(),
     prefix: process.env.WEBOMNI_STORE_PREFIX,
     ...overrides,
   });

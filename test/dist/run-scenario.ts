@@ -1,6 +1,6 @@
 // Scenario dispatch shared by process ranks (worker.ts) and thread ranks (threads.ts).
 import type { World } from '../../src/dist/init.ts';
-import { asyncInFlight, collectives, deviceFake, deviceTensor, mesh, type Report } from './scenarios.ts';
+import { allReduceAlgos, asyncInFlight, collectives, deviceFake, deviceTensor, mesh, type Report } from './scenarios.ts';
 import { faultScenario, badInput } from './fault-scenarios.ts';
 
 export async function runScenario(name: string, world: World): Promise<Report> {
@@ -9,6 +9,8 @@ export async function runScenario(name: string, world: World): Promise<Report> {
       return collectives(world);
     case 'collectives-small':
       return collectives(world, [0, 1, 7, 1001, 65537]);
+    case 'allreduce-algos':
+      return allReduceAlgos(world);
     case 'async':
       return asyncInFlight(world);
     case 'mesh':

@@ -274,3 +274,45 @@ export async function deviceTensor(world: World): Promise<Report> {
   }
   return { rank: world.rank, checks: c.checks, failures: c.failures, hashes: {}, info: {} };
 }
+
+export const ALGO_SIZES = [0, 1, 7, 1001, 65537, 1_500_003];
+
+/**
+ * All-reduce alone, over the sizes that exercise the large-message algorithms
+ * (the one in use is forced with WEBOMNI_ALLREDUCE_ALGO): every op, float32,
+ * float64, int32 and uint8, checked against the float64 reference, and each
+ * case run twice to check the result does not depend on arrival order.
+ */
+export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<Report> {
+  const n = world.size;
+  const me = world.rank;
+  const c = new Checker();
+  const hashes: Record<string, string> = {};
+  let k = 0;
+  const seedOf = (kcase: number, r: number) => kcase * 7919 + r * 104729 + 29;
+  type Case = ['f32' | 'f64' | 'i32' | 'u8', ReduceOp];
+  const cases: Case[] = [['f32', 'sum'], ['f32', 'avg'], ['f32', 'max'], ['f32', 'min'], ['f64', 'sum'], ['i32', 'sum'], ['u8', 'sum'], ['u8', 'max']];
+  const large: Case[] = [['f32', 'sum'], ['f32', 'max'], ['f64', 'sum'], ['u8', 'sum']];
+  for (const len of sizes) {
+    for (const [kind, op] of len > 65537 ? large : cases) {
+      const kc = k++;
+      const base = Array.from({ length: n }, (_, r) => gen(kind === 'u8' ? 'u8' : 'f32', len, seedOf(kc, r)));
+      const inputs: HostBuffer[] = base.map((b) =>
+        kind === 'f64' ? Float64Array.from(b) : kind === 'i32' ? Int32Array.from(b, (x) => Math.floor(x * 1e6)) : b,
+      );
+      const want = reference(op, kind === 'u8' ? 'u8' : 'f32', inputs, len);
+      const got: string[] = [];
+      for (let rep = 0; rep < 2; rep++) {
+        const buf = inputs[me]!.slice();
+        await world.allReduce(buf, { op });
+        c.close(`allReduce ${kind} ${op} len=${len}`, buf, want, kind === 'u8' || kind === 'i32' || op === 'max' || op === 'min' ? 0 : 1e-5);
+        got.push(hash(buf));
+      }
+      c.checks++;
+      if (got[0] !== got[1]) c.failures.push(`allReduce ${kind} ${op} len=${len}: two runs gave different bits`);
+      hashes[`allReduce ${kind} ${op} ${len}`] = got[0]!;
+    }
+  }
+  await world.barrier();
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: {} };
+}
