@@ -25,6 +25,11 @@ export class Framer {
     private handler: FrameHandler,
   ) {}
 
+  /** True if bytes arrived after the handler stopped (held for the next handler). */
+  get hasBacklog(): boolean {
+    return this.backlog.length > 0;
+  }
+
   /** Switches handler (after a handshake) and replays bytes held while stopped. */
   setHandler(h: FrameHandler, maxFrame?: number): void {
     this.handler = h;

@@ -8,10 +8,12 @@ import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { acceptHandshake, connectHandshake, ReplayGuard } from './auth.ts';
 import { LOOPBACK, formatAddress, parseAddress } from './address.ts';
-import { HEADER_BYTES } from './frame.ts';
+import { randomBytes } from 'node:crypto';
+import { FrameType, HEADER_BYTES, ProtocolError, emptyHeader, encodeHeader } from './frame.ts';
 import { Framer } from './framer.ts';
 import { HandshakeChannel, MAX_HANDSHAKE_FRAME, withTimeout } from './handshake-io.ts';
 import { LinkBase } from './link.ts';
+import { OP_BINARY, OP_CLOSE, OP_PONG, WsFrameReader, maskedCopy, wsHeader } from './wsframe.ts';
 import { DEFAULTS, type Link, type Transport, type TransportOptions } from './types.ts';
 
 const HIGH_WATER = 8 * 1024 * 1024;
@@ -26,65 +28,162 @@ function feed(framer: Framer, data: WebSocket.RawData): void {
   else framer.push(Buffer.isBuffer(data) ? data : Buffer.from(data));
 }
 
+/**
+ * Makes an existing socket read with `onread` semantics (the kernel copies
+ * into buffers we pick), as net.connect({ onread }) does for sockets Node
+ * creates. Node only exposes that option at construction; the socket here was
+ * created by the HTTP server or client, so this sets the same internal fields
+ * the constructor would and hands the first buffer to the handle. Returns
+ * false (the caller then reads 'data' events) if this Node lacks them.
+ */
+function installOnread(sock: Socket, onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean }): boolean {
+  const syms = Object.getOwnPropertySymbols(sock);
+  const sym = (d: string) => syms.find((x) => x.description === d);
+  const kBuffer = sym('kBuffer');
+  const kBufferCb = sym('kBufferCb');
+  const kBufferGen = sym('kBufferGen');
+  const handle = (sock as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+  if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function') return false;
+  const rec = sock as unknown as Record<symbol, unknown>;
+  const first = onread.buffer();
+  rec[kBuffer] = first;
+  rec[kBufferGen] = onread.buffer;
+  rec[kBufferCb] = onread.callback;
+  handle.useUserBuffer(first);
+  return true;
+}
+
+/**
+ * Takes the socket away from `ws` after the handshake: its listeners go, and
+ * bytes already read into the socket (none in the protocol below) are returned.
+ */
+function takeSocket(ws: WebSocket): { sock: Socket; held: Buffer[] } {
+  const sock = (ws as unknown as { _socket?: Socket })._socket;
+  if (!sock) throw new Error('websocket has no socket');
+  for (const ev of ['data', 'end', 'close', 'error', 'drain', 'timeout']) {
+    for (const l of sock.listeners(ev)) if (/^socketOn/.test((l as { name?: string }).name ?? '')) sock.removeListener(ev, l as (...a: unknown[]) => void);
+  }
+  sock.pause();
+  const held: Buffer[] = [];
+  for (let c: Buffer | null; (c = sock.read() as Buffer | null) !== null; ) held.push(c);
+  return { sock, held };
+}
+
+const ZERO_KEY = Buffer.alloc(4);
+const LINGER_MS = 5000;
+
+/**
+ * After the `ws` handshake and our HMAC exchange, the link owns the socket
+ * (see wsframe.ts). To hand over cleanly, the accepting side sends nothing
+ * after its AuthOk until the connecting side's first frame (a heartbeat it
+ * sends as soon as it owns its socket) has arrived: so neither side's `ws`
+ * can have read link bytes before the link took the socket.
+ */
 export class WsLink extends LinkBase {
   readonly transport = 'ws' as const;
-  private readonly raw: Socket | undefined;
-  constructor(
-    private readonly ws: WebSocket,
-    framer: Framer,
-    localRank: number,
-    peerRank: number,
-    opts: TransportOptions,
-  ) {
+  /** The connection, owned by the link after the handshake. */
+  readonly socket: Socket;
+  private readonly client: boolean;
+  /** Client frames: masked; the key is zero on trusted links (no XOR on either side). */
+  private readonly zeroMask: boolean;
+  private open: boolean;
+  private openGate!: () => void;
+  private readonly ready: Promise<void>;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private reader!: WsFrameReader;
+
+  constructor(ws: WebSocket, framer: Framer, side: 'accept' | 'connect', trusted: boolean, localRank: number, peerRank: number, opts: TransportOptions) {
     super(localRank, peerRank, opts.sink, opts);
-    // The underlying net.Socket gives us 'drain' for backpressure.
-    this.raw = (ws as unknown as { _socket?: Socket })._socket;
-    ws.on('close', (code, reason) => this.connectionLost(`websocket closed, code ${code}${reason.length ? ` "${reason}"` : ''}`));
-    ws.on('error', (e) => {
-      this.log(`websocket to rank ${peerRank}: ${e.message}`);
-      this.connectionLost(e.message);
-    });
-    framer.setHandler(
+    this.client = side === 'connect';
+    this.zeroMask = trusted;
+    this.open = this.client;
+    this.ready = this.open ? Promise.resolve() : new Promise<void>((r) => (this.openGate = r));
+    const { sock, held } = takeSocket(ws);
+    this.socket = sock;
+    sock.setNoDelay(true);
+    sock.on('close', () => this.connectionLost('socket closed'));
+    sock.on('end', () => this.connectionLost('peer closed the connection'));
+    sock.on('error', (e) => this.connectionLost(e.message));
+    const reader = (this.reader = new WsFrameReader(
+      this.maxFrame,
       {
-        begin: (h) => this.beginFrame(h),
+        begin: (h) => {
+          if (!this.open) {
+            this.open = true;
+            this.openGate();
+          }
+          return this.beginFrame(h);
+        },
         end: (h, b) => {
           this.endFrame(h, b);
           return !this.closed;
         },
       },
-      this.maxFrame,
-    );
-    ws.on('message', (data) => {
-      if (this.closed) return;
-      this.touch();
-      try {
-        feed(framer, data);
-      } catch (e) {
-        this.protocolFailure(e);
-      }
-    });
-    ws.resume();
+      !this.client,
+      {
+        ping: (p) => this.writeControlFrame(OP_PONG, p),
+        close: (code, reason) => this.connectionLost(`websocket closed, code ${code}${reason ? ` "${reason}"` : ''}`),
+      },
+    ));
+    reader.onActivity = () => this.touch();
+    reader.onError = (e) => this.protocolFailure(e);
+    if (framer.hasBacklog) {
+      queueMicrotask(() => this.protocolFailure(new ProtocolError('data arrived before the link took over the connection')));
+      return;
+    }
+    const inPlace = installOnread(sock, reader.onread);
+    if (!inPlace) sock.on('data', (c: Buffer) => !this.closed && reader.feed(c));
+    for (const c of held) if (!reader.feed(c)) return;
+    if (this.client) this.writeFrame(encodeHeader(emptyHeader(FrameType.Heartbeat)), null).catch(() => {});
+    if (!this.closed) sock.resume();
+  }
+
+  private key(): Buffer | null {
+    if (!this.client) return null;
+    return this.zeroMask ? ZERO_KEY : randomBytes(4);
+  }
+
+  private writeControlFrame(op: number, payload: Uint8Array): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    const key = this.key();
+    const p = key && !this.zeroMask ? maskedCopy(payload, key, 0) : payload;
+    this.socket.cork();
+    this.socket.write(wsHeader(op, p.length, key));
+    if (p.length) this.socket.write(p);
+    this.socket.uncork();
   }
 
   protected writeFrame(header: Buffer, payload: Uint8Array | null): Promise<void> {
+    if (!this.open) return this.ready.then(() => this.writeFrame(header, payload));
     return new Promise((resolve) => {
-      if (this.ws.readyState !== WebSocket.OPEN) return resolve();
-      const done = () => resolve();
-      if (payload === null) {
-        this.ws.send(header, { binary: true }, done);
-      } else {
-        this.ws.send(header, { binary: true });
-        this.ws.send(payload, { binary: true }, done);
+      const s = this.socket;
+      if (s.destroyed || !s.writable) return resolve();
+      const key = this.key();
+      let h: Uint8Array = header;
+      let p = payload;
+      if (key && !this.zeroMask) {
+        h = maskedCopy(header, key, 0);
+        if (p) p = maskedCopy(p, key, HEADER_BYTES);
       }
+      // WebSocket header, frame header and payload leave in one writev (no copy).
+      s.cork();
+      s.write(wsHeader(OP_BINARY, HEADER_BYTES + (p?.length ?? 0), key));
+      if (p) {
+        s.write(h);
+        s.write(p, () => resolve());
+      } else {
+        s.write(h, () => resolve());
+      }
+      s.uncork();
     });
   }
   protected congested(): boolean {
-    return this.ws.bufferedAmount > HIGH_WATER;
+    return !this.open || this.socket.writableLength > HIGH_WATER;
   }
   private drainWait: Promise<void> | null = null;
   protected drained(): Promise<void> {
-    const raw = this.raw;
-    if (!raw) return new Promise((r) => setImmediate(r));
+    if (!this.open) return this.ready;
+    const raw = this.socket;
     this.drainWait ??= new Promise<void>((resolve) => {
       const done = () => {
         raw.off('drain', done);
@@ -98,14 +197,27 @@ export class WsLink extends LinkBase {
     return this.drainWait;
   }
   protected pauseInput(): void {
-    this.ws.pause();
+    this.socket.pause();
   }
   protected resumeInput(): void {
-    this.ws.resume();
+    this.socket.resume();
   }
   protected teardown(graceful: boolean): void {
-    if (graceful) this.ws.close(1000, 'bye');
-    else this.ws.terminate();
+    if (!this.open) this.openGate();
+    if (!graceful) {
+      this.socket.destroy();
+      return;
+    }
+    // Our Bye (queued by the caller), a close frame, then FIN.
+    const reason = Buffer.from([0x03, 0xe8, ...Buffer.from('bye')]);
+    this.writeControlFrame(OP_CLOSE, reason);
+    this.socket.end();
+    // Keep reading (and dropping) until the peer's FIN, so the socket closes
+    // as soon as the peer has seen our Bye; a peer that never closes is cut off after LINGER_MS.
+    this.reader.discardRest();
+    this.socket.resume();
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
+    this.lingerTimer.unref();
   }
 }
 
@@ -178,7 +290,7 @@ export class WsTransport extends EventEmitter implements Transport {
         const remote = formatAddress(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
         ws.on('error', () => {});
         authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(
-          ({ peerRank, framer }) => onLink(this.track(new WsLink(ws, framer, this.opts.rank, peerRank, this.opts))),
+          ({ peerRank, framer }) => onLink(this.track(new WsLink(ws, framer, 'accept', false, this.opts.rank, peerRank, this.opts))),
           (err: Error) => {
             const reason = `rejected peer connection from ${remote}: ${err.message}`;
             this.opts.log?.(reason);
@@ -213,7 +325,7 @@ export class WsTransport extends EventEmitter implements Transport {
     ws.on('error', () => {});
     try {
       const { framer, peerRank: got } = await auth;
-      return this.track(new WsLink(ws, framer, this.opts.rank, got, this.opts));
+      return this.track(new WsLink(ws, framer, 'connect', trusted, this.opts.rank, got, this.opts));
     } catch (e) {
       ws.terminate();
       throw new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`);

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeHeader, emptyHeader, FrameType, HEADER_BYTES } from '../../transports/frame.ts';
 import { TcpTransport } from '../../transports/tcp.ts';
 import { WsTransport } from '../../transports/ws.ts';
+import { OP_BINARY, wsHeader } from '../../transports/wsframe.ts';
 import type { FrameSink, Link } from '../../transports/types.ts';
 import { StoreClient } from '../../src/dist/store.ts';
 import { alive, killAll, startJob, type Job } from './harness.ts';
@@ -82,10 +83,10 @@ async function fakeRank1(job: Job, transport: 'tcp' | 'ws', secret: Buffer): Pro
   return t.connect(addr, 0);
 }
 
+/** Writes bytes on the link's connection: as they are (tcp), or as one binary WebSocket message (ws, masked with a zero key as a client). */
 function rawWrite(link: Link, bytes: Buffer): void {
-  const l = link as unknown as { socket?: { write(b: Buffer): void }; ws?: { send(b: Buffer): void } };
-  if (l.socket) l.socket.write(bytes);
-  else l.ws!.send(bytes);
+  const l = link as unknown as { socket: { write(b: Buffer): void } };
+  l.socket.write(link.transport === 'ws' ? Buffer.concat([wsHeader(OP_BINARY, bytes.length, Buffer.alloc(4)), bytes]) : bytes);
 }
 
 function header(type: number, length: number): Buffer {
@@ -133,6 +134,36 @@ describe.each(['tcp', 'ws'] as const)('a live rank and a misbehaving peer (%s)',
       expect(o!.code).toBe(1); // our error path, not a crash
       expect(o!.stderr).not.toMatch(/Uncaught|unhandled/i);
       expect(o!.errorAt! - t0).toBeLessThan(2000);
+    } finally {
+      await finish(job);
+    }
+  }, 60_000);
+});
+
+describe('a live rank and a peer sending malformed WebSocket frames', () => {
+  const key = Buffer.alloc(4);
+  const data = (len: number) => Buffer.concat([header(FrameType.Data, len), Buffer.alloc(len)]);
+  const big = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0, 0, 0]); // 64 MiB binary frame, masked
+  it.each([
+    ['a text message', () => Buffer.concat([wsHeader(0x1, 5, key), Buffer.from('hello')]), /unexpected text WebSocket message/],
+    ['a fragmented message', () => { const b = Buffer.concat([wsHeader(OP_BINARY, 40, key), header(FrameType.Heartbeat, 0)]); b[0] = 0x02; return b; }, /fragmented WebSocket message/],
+    ['reserved bits', () => { const b = Buffer.concat([wsHeader(OP_BINARY, 40, key), header(FrameType.Heartbeat, 0)]); b[0]! |= 0x40; return b; }, /malformed WebSocket frame: reserved bits set/],
+    ['an unmasked client frame', () => Buffer.concat([wsHeader(OP_BINARY, 40, null), header(FrameType.Heartbeat, 0)]), /unmasked WebSocket frame from a client/],
+    ['an oversize WebSocket frame', () => big, /oversize WebSocket message: 67108864 bytes > limit/],
+    ['a length disagreeing with the frame header', () => Buffer.concat([wsHeader(OP_BINARY, 40 + 100, key), data(99), Buffer.alloc(1)]), /malformed WebSocket message: 140 bytes, but its frame header announces 99 payload bytes/],
+    ['an unknown opcode', () => Buffer.concat([wsHeader(0x5, 0, key)]), /unknown WebSocket opcode 5/],
+  ])('%s closes the link with a logged reason, never a crash', async (_name, bytes, reason) => {
+    const job = await startJob({ n: 2, transport: 'ws', scenario: 'fault', skip: [1], env: { WEBOMNI_DIST_TIMEOUT_MS: '20000' } });
+    try {
+      const link = await fakeRank1(job, 'ws', Buffer.from(job.secret, 'hex'));
+      await new Promise((r) => setTimeout(r, 200));
+      (link as unknown as { socket: { write(b: Buffer): void } }).socket.write(bytes());
+      const [o] = await job.outputs;
+      expect(o!.stderr).toMatch(new RegExp(`closing link to rank 1: ${reason.source}`));
+      expect(o!.error!.name).toBe('PeerFailureError');
+      expect(o!.error!.failedRank).toBe(1);
+      expect(o!.code).toBe(1);
+      expect(o!.stderr).not.toMatch(/Uncaught|unhandled/i);
     } finally {
       await finish(job);
     }
