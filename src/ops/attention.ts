@@ -30,15 +30,15 @@ const MAX_HEAD_DIM = 128;
 const LOG2E = 1.4426950408889634;
 
 /**
- * The two schedules of the same kernels: `wg` (flash_attention.wgsl: 64 threads share
- * tiles through workgroup memory, for GPUs) and `sg` (flash_attention_sg.wgsl: one 8-lane
+ * The two schedules of the same kernels: `wg` (flash_attention.wgsl: 128 threads stage
+ * row blocks and streamed K/V tiles in workgroup memory, for GPUs) and `sg` (flash_attention_sg.wgsl: one 8-lane
  * subgroup per 16 rows, registers and subgroup broadcasts only, for CPU-SIMD adapters
  * such as lavapipe, where every load is a gather and barriers are expensive).
  */
 export type FlashAttentionKernel = 'wg' | 'sg';
 
 const KERNELS: Record<FlashAttentionKernel, { kernel: string; rows: number }> = {
-  wg: { kernel: 'flash_attention', rows: 64 },
+  wg: { kernel: 'flash_attention', rows: 64 }, // rows: the most a `wg` plan uses (wgPlan picks per call)
   sg: { kernel: 'flash_attention_sg', rows: 16 },
 };
 
@@ -68,10 +68,10 @@ interface BlockTable {
 const tableCache = new WeakMap<Device, Map<string, BlockTable>>();
 const TABLE_CACHE_SIZE = 16;
 
-function blockTable(device: Device, cu: readonly number[], br: number): BlockTable {
+function blockTable(device: Device, cu: readonly number[], br: number, heavyFirst = false): BlockTable {
   let cache = tableCache.get(device);
   if (!cache) tableCache.set(device, (cache = new Map()));
-  const key = `${br}|${cu.join(',')}`;
+  const key = `${br}|${heavyFirst ? 'r' : ''}|${cu.join(',')}`;
   const hit = cache.get(key);
   if (hit) {
     cache.delete(key);
@@ -83,6 +83,15 @@ function blockTable(device: Device, cu: readonly number[], br: number): BlockTab
     const start = cu[i];
     const len = cu[i + 1] - start;
     for (let r = 0; r < len; r += br) rows.push(start, len, r, 0);
+  }
+  if (heavyFirst) {
+    // Last blocks of the longest documents first (they have the most causal work), so the
+    // GPU starts the long workgroups early and the short ones fill the tail.
+    const entries: number[][] = [];
+    for (let i = 0; i < rows.length; i += 4) entries.push(rows.slice(i, i + 4));
+    entries.sort((a, b) => b[2] - a[2] || b[1] - a[1] || a[0] - b[0]);
+    rows.length = 0;
+    for (const e of entries) rows.push(...e);
   }
   const data = new Uint32Array(rows.length ? rows : [0, 0, 0, 0]);
   const buffer = device.pool.acquire(data.byteLength, 'flash_attention blocks');
@@ -129,9 +138,111 @@ function params(hq: number, hkv: number, ntok: number, d: number, cfg: Config, v
   return buf;
 }
 
-/** Pipeline specialisation: only the head-dim class (value-phase columns per invocation). */
-function constants(kind: FlashAttentionKernel, d: number): Record<string, number> {
-  return kind === 'wg' ? { DT: d <= 32 ? 8 : d <= 64 ? 16 : 32 } : { DM: d <= 32 ? 4 : d <= 64 ? 8 : 16 };
+/** `sg` pipeline specialisation: only the head-dim class (value-phase columns per lane). */
+function sgConstants(d: number): Record<string, number> {
+  return { DM: d <= 32 ? 4 : d <= 64 ? 8 : 16 };
+}
+
+type WgEntry = 'forward' | 'dq' | 'dkdv';
+
+/** A `wg` pipeline: TR rows per invocation (16·TR per workgroup), KT streamed rows per invocation per tile (8·KT per tile), DV4 = head-dim class (32·DV4 ≥ D). */
+interface WgConfig {
+  TR: number;
+  KT: number;
+  DV4: number;
+}
+
+type WgPlan = Record<WgEntry, WgConfig>;
+
+/** Workgroup memory (f32 words) of a `wg` entry point; mirrors the `var<workgroup>` arrays of flash_attention.wgsl. */
+function wgSmemFloats(entry: WgEntry, c: WgConfig): number {
+  const br = 16 * c.TR;
+  const bc = 8 * c.KT;
+  const dp = 32 * c.DV4;
+  const tiles = 2 * bc * (dp + 4);
+  if (entry === 'forward') return br * dp + tiles + br * bc + 8 * br;
+  if (entry === 'dq') return 2 * br * dp + tiles + br * bc + 8 * br;
+  return 2 * br * dp + tiles + 2 * br * bc + 2 * bc;
+}
+
+// At most 32 KiB of workgroup memory (what lavapipe, Apple and many mobile GPUs offer), so the
+// configurations the tests run are the ones GPUs run.
+const WG_SMEM_BYTES = 32768;
+// Enough workgroups for ~2 per compute unit of a large GPU (an H100 has 132 SMs).
+const WG_MIN_GROUPS = 256;
+// Register accumulators per invocation (S, dP and the value tiles, floats).
+const WG_MAX_ACC = 96;
+
+function wgAccumulators(entry: WgEntry, c: WgConfig): number {
+  const value = c.TR * 4 * c.DV4;
+  if (entry === 'forward') return c.TR * c.KT + value;
+  if (entry === 'dq') return 2 * c.TR * c.KT + value;
+  return 2 * c.TR * c.KT + 2 * value;
+}
+
+function lexGreater(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
+function rowBlocks(cu: readonly number[], rows: number): number {
+  let n = 0;
+  for (let i = 1; i < cu.length; i++) n += Math.ceil((cu[i] - cu[i - 1]) / rows);
+  return n;
+}
+
+/**
+ * Per entry point, the `wg` tile shape for this problem: workgroup memory within the
+ * adapter's limit (and 32 KiB), at most WG_MAX_ACC accumulators, then the largest register
+ * tile (TR·KT) among shapes that still give WG_MIN_GROUPS workgroups (fewer rows per
+ * workgroup for small problems), preferring more rows per workgroup at equal tiles.
+ */
+function wgPlan(device: Device, d: number, cu: readonly number[], hq: number, hkv: number): WgPlan {
+  const dv4 = d <= 32 ? 1 : d <= 64 ? 2 : 4;
+  const budget = Math.min(WG_SMEM_BYTES, device.limits.maxComputeWorkgroupStorageSize) / 4;
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  const pick = (entry: WgEntry, heads: number): WgConfig => {
+    let best: { c: WgConfig; score: number[] } | null = null;
+    for (const TR of [4, 2, 1]) {
+      for (const KT of [4, 2, 1]) {
+        const c = { TR, KT, DV4: dv4 };
+        const blocks = rowBlocks(cu, 16 * TR);
+        if (wgSmemFloats(entry, c) > budget || blocks > maxGroups) continue;
+        if (wgAccumulators(entry, c) > WG_MAX_ACC && !(TR === 1 && KT === 1)) continue;
+        const enough = blocks * heads >= WG_MIN_GROUPS ? 1 : 0;
+        // Enough workgroups first; then the register tile; then fewer, larger row blocks
+        // (enough) or more row blocks (not enough).
+        const score = [enough, TR * KT, enough ? TR : -TR];
+        if (!best || lexGreater(score, best.score)) best = { c, score };
+      }
+    }
+    if (!best) throw new Error(`${OP}: no tile shape fits ${budget * 4} bytes of workgroup memory for head dim ${d}`);
+    return best.c;
+  };
+  return { forward: pick('forward', hq), dq: pick('dq', hq), dkdv: pick('dkdv', hkv) };
+}
+
+function wgConstants(c: WgConfig): Record<string, number> {
+  return { TR: c.TR, KT: c.KT, DV4: c.DV4 };
+}
+
+/** Block table, constants and grid of one entry point: `sg` [blocks, heads]; `wg` [heads, blocks], heaviest blocks first. */
+function launch(
+  device: Device,
+  kind: FlashAttentionKernel,
+  plan: WgPlan | null,
+  entry: WgEntry,
+  d: number,
+  cu: readonly number[],
+  heads: number,
+): { table: GPUBuffer; count: number; constants: Record<string, number>; workgroups: [number, number] } {
+  if (kind === 'sg' || !plan) {
+    const t = blockTable(device, cu, KERNELS.sg.rows);
+    return { table: t.buffer, count: t.count, constants: sgConstants(d), workgroups: [t.count, heads] };
+  }
+  const c = plan[entry];
+  const t = blockTable(device, cu, 16 * c.TR, true);
+  return { table: t.buffer, count: t.count, constants: wgConstants(c), workgroups: [heads, t.count] };
 }
 
 const flashAttentionOp = defineOp({
@@ -145,18 +256,19 @@ const flashAttentionOp = defineOp({
     // stats[0 .. T·Hq): log2-sum-exp2 per row; [T·Hq .. 2·T·Hq): Dᵢ for the backward.
     const stats = Tensor.empty([2, ntok, hq], 'f32', device);
     const kind = flashAttentionKernel(device);
+    const plan = kind === 'wg' ? wgPlan(device, d, cfg.cu, hq, hkv) : null;
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, KERNELS[kind].rows);
       const [qv, kv, vv] = [asView(q), asView(k), asView(v)];
-      if (table.count > 0) {
+      const l = launch(device, kind, plan, 'forward', d, cfg.cu, hq);
+      if (l.count > 0) {
         device.dispatch({
           kernel: KERNELS[kind].kernel,
           entry: 'forward',
-          constants: constants(kind, d),
+          constants: l.constants,
           dtype,
           uniforms: new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, [0, 0, 0, 0]])),
-          buffers: [table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
-          workgroups: [table.count, hq],
+          buffers: [l.table, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer, out.storage.buffer, stats.storage.buffer],
+          workgroups: l.workgroups,
           label: OP,
         });
       }
@@ -166,12 +278,14 @@ const flashAttentionOp = defineOp({
     stats.release();
     ctx.attrs.cfg = cfg;
     ctx.attrs.kind = kind;
+    ctx.attrs.plan = plan;
     return out;
   },
   backward(ctx, gy) {
     const [q, k, v, out, stats] = ctx.saved;
     const cfg = ctx.attrs.cfg as Config;
     const kind = ctx.attrs.kind as FlashAttentionKernel;
+    const plan = ctx.attrs.plan as WgPlan | null;
     const dtype = floatKernelType(`${OP}.backward`, q, k, v, gy) as KernelDType;
     const [ntok, hq, d] = q.shape;
     const hkv = k.shape[1];
@@ -180,34 +294,35 @@ const flashAttentionOp = defineOp({
     const dk = Tensor.empty(k.shape, k.dtype, device);
     const dv = Tensor.empty(v.shape, v.dtype, device);
     if (ntok > 0 && hq > 0) {
-      const table = blockTable(device, cfg.cu, KERNELS[kind].rows);
       const [qv, kv, vv, gv] = [asView(q), asView(k), asView(v), asView(gy)];
       const uniforms = new Uint8Array(params(hq, hkv, ntok, d, cfg, [qv.view, kv.view, vv.view, gv.view]));
-      if (table.count > 0) {
+      const lq = launch(device, kind, plan, 'dq', d, cfg.cu, hq);
+      const lkv = launch(device, kind, plan, 'dkdv', d, cfg.cu, hkv);
+      if (lq.count > 0) {
         device.dispatch({
           kernel: KERNELS[kind].kernel,
           entry: 'dq',
-          constants: constants(kind, d),
+          constants: lq.constants,
           dtype,
           uniforms,
           buffers: [
-            table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
+            lq.table, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
             out.storage.buffer, stats.storage.buffer, gv.t.storage.buffer, dq.storage.buffer,
           ],
-          workgroups: [table.count, hq],
+          workgroups: lq.workgroups,
           label: `${OP}.backward`,
         });
         device.dispatch({
           kernel: KERNELS[kind].kernel,
           entry: 'dkdv',
-          constants: constants(kind, d),
+          constants: lkv.constants,
           dtype,
           uniforms,
           buffers: [
-            table.buffer, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
+            lkv.table, qv.t.storage.buffer, kv.t.storage.buffer, vv.t.storage.buffer,
             gv.t.storage.buffer, stats.storage.buffer, dk.storage.buffer, dv.storage.buffer,
           ],
-          workgroups: [table.count, hkv],
+          workgroups: lkv.workgroups,
           label: `${OP}.backward`,
         });
       }
@@ -289,7 +404,7 @@ export function flashAttention(q: Tensor, k: Tensor, v: Tensor, opts: FlashAtten
   if (!Number.isFinite(scale)) throw opError(OP, `scale must be finite, got ${scale}`, q);
   const cfg: Config = { causal: opts.causal ?? false, scale, cu };
   const rows = KERNELS[flashAttentionKernel(q.device)].rows;
-  const blocks = cu.reduce((n, x, i) => (i === 0 ? 0 : n + Math.ceil((x - cu[i - 1]) / rows)), 0);
+  const blocks = rowBlocks(cu, rows);
   const maxGroups = q.device.limits.maxComputeWorkgroupsPerDimension;
   if (blocks > maxGroups) {
     throw opError(OP, `${blocks} row blocks of ${rows} exceed the ${maxGroups} workgroups per dimension`, q);
