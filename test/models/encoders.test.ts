@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as W from '../../src/node.ts';
-import { randomData, rng } from '../helpers/check.ts';
+import { expectClose, randomData, rng } from '../helpers/check.ts';
 import { useDevice } from '../helpers/device.ts';
 import { preprocessAudio, preprocessImage } from '../../src/data/multimodal/index.ts';
 
@@ -162,6 +162,29 @@ describe('audio encoder', () => {
     expect(Array.from(b.slice(n1 + n2))).toEqual(Array.from(a.slice(n1 + n2)));
     expect(Array.from(b.slice(n1, n1 + n2))).not.toEqual(Array.from(a.slice(n1, n1 + n2)));
     enc.dispose();
+  });
+
+  it('cepstral front end (mfcc + cmn): gradients match finite differences; a louder clip gives the same output', async () => {
+    const cfg = { ...AUDIO, mfcc: 8, cmn: true };
+    const enc = new W.AudioEncoder(cfg);
+    await checkGradients(enc, [clip(3200, 5), clip(1999, 6)], [
+      ['conv1.weight', 5],
+      ['blocks.0.attn.v_proj.weight', 30],
+    ]);
+    // Gain is a constant offset of the log-mel frame (whisper normalisation is relative to the
+    // clip's max), i.e. only cepstral coefficient 0 moves, and the clip mean removes it.
+    const c = clip(3200, 11);
+    const louder = { ...c, samples: c.samples.map((v) => 4 * v) };
+    const a = await W.noGrad(() => enc.encode([c])).embeddings.toArray();
+    const b = await W.noGrad(() => enc.encode([louder])).embeddings.toArray();
+    expectClose(b, a, 2e-4, 2e-3, 'mfcc+cmn output under gain');
+    const plain = new W.AudioEncoder(AUDIO);
+    const pa = await W.noGrad(() => plain.encode([c])).embeddings.toArray();
+    const pb = await W.noGrad(() => plain.encode([louder])).embeddings.toArray();
+    expect(Math.max(...pa.map((v, i) => Math.abs(v - pb[i])))).toBeGreaterThan(1e-2);
+    expect(() => new W.AudioEncoder({ ...AUDIO, mfcc: 17 })).toThrow(/mfcc 17 exceeds nMels 16/);
+    enc.dispose();
+    plain.dispose();
   });
 
   it('bad clips: empty, too short, too long, sample rate mismatch', () => {

@@ -7,12 +7,13 @@
 // A clip of n samples has ⌊n / hop⌋ frames and ⌈frames / 2⌉ tokens: 1 s → 100 → 50.
 
 import { Tensor } from '../../tensor/tensor.ts';
+import { keep } from '../../tensor/scope.ts';
 import { Module, ModuleList } from '../../nn/module.ts';
 import { makeNorm, type LayerNorm, type RMSNorm } from '../../nn/norm.ts';
 import { TransformerBlock } from '../../nn/block.ts';
 import type { SequenceLayout } from '../../nn/attention.ts';
 import { Generator, zeros } from '../../ops/creation.ts';
-import { add, conv1d, conv1dOutputLength, embedding, gelu, logMelFromClips, melMinSamples, mulScalar, type MelSpecOptions } from '../../ops/index.ts';
+import { add, conv1d, conv1dOutputLength, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
 import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
 import { EncoderInputError, cumulativeCounts, type AudioEncoderInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
@@ -74,7 +75,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
       logNorm: c.logNorm,
     };
     const gen = new Generator(c.seed);
-    this.conv1 = this.child('conv1', new Conv1d(c.nMels, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
+    this.conv1 = this.child('conv1', new Conv1d(c.mfcc || c.nMels, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
     this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
     this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
     this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));
@@ -158,10 +159,48 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     return this.forwardMel(mel, frames);
   }
 
+  private dctMatrix: Tensor | null = null;
+
+  /** Orthonormal DCT-II as a [nMels, mfcc] matrix (a constant, not a parameter). */
+  private dct(): Tensor {
+    if (!this.dctMatrix) {
+      const m = this.config.nMels;
+      const k = this.config.mfcc;
+      const d = new Float32Array(m * k);
+      for (let i = 0; i < m; i++)
+        for (let j = 0; j < k; j++) d[i * k + j] = Math.sqrt((j === 0 ? 1 : 2) / m) * Math.cos((Math.PI / m) * (i + 0.5) * j);
+      // Cached across steps: taken out of the step's scope so it is not released with it.
+      this.dctMatrix = keep(Tensor.fromArray(d, [m, k]));
+    }
+    return this.dctMatrix;
+  }
+
+  /** Features the convs see: log-mel or its cepstrum, optionally with each clip's mean removed. */
+  private features(mel: Tensor, frames: readonly number[]): Tensor {
+    let x = this.config.mfcc > 0 ? matmul(mel, this.dct()) : mel;
+    if (this.config.cmn) {
+      // means [clips, C] = A·x with A[i, f] = 1/frames_i on clip i's rows; broadcast back by row gather.
+      const total = frames.reduce((a, b) => a + b, 0);
+      const avg = new Float32Array(frames.length * total);
+      const owner = new Int32Array(total);
+      let f0 = 0;
+      frames.forEach((n, i) => {
+        for (let f = f0; f < f0 + n; f++) {
+          avg[i * total + f] = 1 / n;
+          owner[f] = i;
+        }
+        f0 += n;
+      });
+      const means = matmul(Tensor.fromArray(avg, [frames.length, total]), x);
+      x = sub(x, indexSelect(means, 0, Tensor.fromArray(owner, [total], 'i32')));
+    }
+    return x;
+  }
+
   /** The encoder after the front end: log-mel rows [Σ frames, nMels] of clips with `frames` frames each. */
   forwardMel(mel: Tensor, frames: readonly number[]): EncoderOutput {
     const cu0 = cumulativeCounts(frames);
-    let x = gelu(this.conv1.forward(mel, cu0));
+    let x = gelu(this.conv1.forward(this.features(mel, frames), cu0));
     const cu1 = cumulativeCounts(frames.map((f) => this.conv1.outputLength(f)));
     x = gelu(this.conv2.forward(x, cu1));
     const counts = frames.map((f) => this.conv2.outputLength(this.conv1.outputLength(f)));
@@ -179,6 +218,12 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     for (const block of this.blocks) x = block.forward(x, layout);
     x = this.norm.forward(x);
     return { embeddings: x, tokenCounts: counts, cuSeqlens };
+  }
+
+  override dispose(): void {
+    this.dctMatrix?.release();
+    this.dctMatrix = null;
+    super.dispose();
   }
 
   /** The shortest valid silent clip through the whole encoder, times 0 (see ModalityEncoder.dummy). */

@@ -44,6 +44,14 @@ export interface AudioEncoderConfig extends EncoderTrunkConfig {
   melNorm: 'slaney' | 'none';
   padMode: 'reflect' | 'zero';
   logNorm: 'whisper' | 'none';
+  /**
+   * Cepstral coefficients (DCT-II of the log-mel frame) fed to the convs instead of the
+   * log-mel bins, or 0 for log-mel. The low coefficients keep the spectral envelope and
+   * drop the pitch harmonics, which helps with few speakers.
+   */
+  mfcc: number;
+  /** Subtract each clip's mean feature vector (cepstral mean normalisation: channel and speaker offsets). */
+  cmn: boolean;
   /** Output channels of the first conv (the second outputs dim). */
   convChannels: number;
   /** Longest clip in seconds: sizes the learned position table. */
@@ -126,6 +134,8 @@ export const AudioEncoderSchema = z
     melNorm: z.enum(['slaney', 'none']).default('slaney'),
     padMode: z.enum(['reflect', 'zero']).default('reflect'),
     logNorm: z.enum(['whisper', 'none']).default('whisper'),
+    mfcc: z.number().int().min(0).default(0),
+    cmn: z.boolean().default(false),
     convChannels: positiveInt.optional(),
     maxSeconds: z.number().positive().default(30),
     ...trunk,
@@ -139,6 +149,7 @@ export const AudioEncoderSchema = z
     checkTrunk(c, ctx);
     if (c.nFft % 2 !== 0) ctx.addIssue({ code: 'custom', path: ['nFft'], message: `nFft must be even, got ${c.nFft}` });
     if (c.winLength > c.nFft) ctx.addIssue({ code: 'custom', path: ['winLength'], message: `winLength ${c.winLength} exceeds nFft ${c.nFft}` });
+    if (c.mfcc > c.nMels) ctx.addIssue({ code: 'custom', path: ['mfcc'], message: `mfcc ${c.mfcc} exceeds nMels ${c.nMels} (at most one coefficient per mel band)` });
   });
 
 export const ProjectorSchema = z
