@@ -165,11 +165,14 @@ function wgSmemFloats(entry: WgEntry, c: WgConfig): number {
   return 2 * br * dp + tiles + 2 * br * bc + 2 * bc;
 }
 
-// At most 32 KiB of workgroup memory (what lavapipe, Apple and many mobile GPUs offer), so the
-// configurations the tests run are the ones GPUs run.
-const WG_SMEM_BYTES = 32768;
-// Enough workgroups for ~2 per compute unit of a large GPU (an H100 has 132 SMs).
-const WG_MIN_GROUPS = 256;
+// At most 48 KiB of workgroup memory (an H100 through Dawn/Vulkan offers 48 KiB; lavapipe,
+// Apple and many mobile GPUs 32 KiB, where the same code runs with smaller tiles).
+const WG_SMEM_BYTES = 49152;
+// Enough workgroups for ~2 per compute unit of a large GPU (an H100 has 132 SMs); dq wants
+// ~4 (measured on an H100: its tiles are short, so more workgroups hide more latency).
+const WG_MIN_GROUPS: Record<WgEntry, number> = { forward: 256, dq: 512, dkdv: 256 };
+// dq: at most 16 keys per tile (measured on an H100: 32-key tiles were 10–25% slower).
+const WG_MAX_KT: Record<WgEntry, number> = { forward: 4, dq: 2, dkdv: 4 };
 // Register accumulators per invocation (S, dP and the value tiles, floats).
 const WG_MAX_ACC = 96;
 
@@ -193,9 +196,10 @@ function rowBlocks(cu: readonly number[], rows: number): number {
 
 /**
  * Per entry point, the `wg` tile shape for this problem: workgroup memory within the
- * adapter's limit (and 32 KiB), at most WG_MAX_ACC accumulators, then the largest register
+ * adapter's limit (and 48 KiB), at most WG_MAX_ACC accumulators, then the largest register
  * tile (TR·KT) among shapes that still give WG_MIN_GROUPS workgroups (fewer rows per
  * workgroup for small problems), preferring more rows per workgroup at equal tiles.
+ * Forward and backward recompute the same plan; the forward also saves it in ctx.attrs.
  */
 function wgPlan(device: Device, d: number, cu: readonly number[], hq: number, hkv: number): WgPlan {
   const dv4 = d <= 32 ? 1 : d <= 64 ? 2 : 4;
@@ -207,12 +211,12 @@ function wgPlan(device: Device, d: number, cu: readonly number[], hq: number, hk
       for (const KT of [4, 2, 1]) {
         const c = { TR, KT, DV4: dv4 };
         const blocks = rowBlocks(cu, 16 * TR);
-        if (wgSmemFloats(entry, c) > budget || blocks > maxGroups) continue;
+        if (wgSmemFloats(entry, c) > budget || blocks > maxGroups || KT > WG_MAX_KT[entry]) continue;
         if (wgAccumulators(entry, c) > WG_MAX_ACC && !(TR === 1 && KT === 1)) continue;
-        const enough = blocks * heads >= WG_MIN_GROUPS ? 1 : 0;
-        // Enough workgroups first; then the register tile; then fewer, larger row blocks
-        // (enough) or more row blocks (not enough).
-        const score = [enough, TR * KT, enough ? TR : -TR];
+        const enough = blocks * heads >= WG_MIN_GROUPS[entry] ? 1 : 0;
+        // Enough workgroups first, then the largest register tile, then fewer, larger row
+        // blocks; short of enough workgroups, the most workgroups, then the largest tile.
+        const score = enough ? [1, TR * KT, TR] : [0, blocks * heads, TR * KT];
         if (!best || lexGreater(score, best.score)) best = { c, score };
       }
     }

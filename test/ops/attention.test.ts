@@ -64,6 +64,8 @@ const cases: Case[] = [
     { name: 'varlen with an empty document', t: 20, hq: 2, hkv: 2, d: 32, causal: true, cu: [0, 9, 9, 20] },
     { name: 'odd head dim D=20, custom scale', t: 33, hq: 2, hkv: 1, d: 20, causal: true, scale: 0.3 },
     { name: 'T=300 D=64 causal GQA 2/1 (many tiles)', t: 300, hq: 2, hkv: 1, d: 64, causal: true },
+    { name: 'T=600 D=64 causal (long: several row blocks and key tiles)', t: 600, hq: 2, hkv: 2, d: 64, causal: true },
+    { name: 'varlen [250,1,149] causal GQA 4/2 D=32 (long documents)', t: 400, hq: 4, hkv: 2, d: 32, causal: true, cu: [0, 250, 251, 400] },
   ];
 
 // Both schedules (workgroup-memory `wg` for GPUs, subgroup `sg` for CPU-SIMD adapters) run
