@@ -86,10 +86,11 @@ export const OmniRunSchema = z
       .object({
         /** Held-out samples per source for the accuracy report (0: all). */
         maxSamples: z.number().int().min(0).default(60),
-        maxNewTokens: z.number().int().positive().default(8),
+        /** Long enough for the longest caption template plus EOS (a cut-off class word counts as wrong). */
+        maxNewTokens: z.number().int().positive().default(16),
       })
       .strict()
-      .default({ maxSamples: 60, maxNewTokens: 8 }),
+      .default({ maxSamples: 60, maxNewTokens: 16 }),
   })
   .strict();
 
