@@ -117,6 +117,12 @@ fn rows_of(a: f32, c: f32) -> Rows {
     subgroupBroadcast(c, 4u), subgroupBroadcast(c, 5u), subgroupBroadcast(c, 6u), subgroupBroadcast(c, 7u));
 }
 
+// acc[r] += (row r of (a, c)) · v for the 16 rows: one score-phase step of a register tile.
+fn outer(acc: ptr<function, array<vec4f, R>>, a: f32, c: f32, v: vec4f) {
+  let w = rows_of(a, c);
+  for (var r = 0u; r < R; r++) { (*acc)[r] = fma(vec4f(w[r]), v, (*acc)[r]); }
+}
+
 // w broadcast from lane `src` (spelled out: the lane must be a constant).
 fn from0(w: Rows) -> Rows { var y: Rows; for (var r = 0u; r < R; r++) { y[r] = subgroupBroadcast(w[r], 0u); } return y; }
 fn from1(w: Rows) -> Rows { var y: Rows; for (var r = 0u; r < R; r++) { y[r] = subgroupBroadcast(w[r], 1u); } return y; }
@@ -179,32 +185,13 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) l
     let k1 = row_at(p.k, b, keys.y, hk);
     let k2 = row_at(p.k, b, keys.z, hk);
     let k3 = row_at(p.k, b, keys.w, hk);
-    var s0 = vec4f(); var s1 = vec4f(); var s2 = vec4f(); var s3 = vec4f();
-    var s4 = vec4f(); var s5 = vec4f(); var s6 = vec4f(); var s7 = vec4f();
-    var s8 = vec4f(); var s9 = vec4f(); var s10 = vec4f(); var s11 = vec4f();
-    var s12 = vec4f(); var s13 = vec4f(); var s14 = vec4f(); var s15 = vec4f();
+    // An explicit initializer: declared without one inside the loop, the array was zeroed
+    // only once, not per tile, on Dawn + lavapipe (found by the multi-tile tests).
+    var s = array<vec4f, R>();
     for (var d = 0u; d < p.d; d++) {
       let kv = vec4f(f32(kb[k0 + d]), f32(kb[k1 + d]), f32(kb[k2 + d]), f32(kb[k3 + d]));
-      let x0 = f32(qb[qa + d]);
-      let x1 = f32(qb[qc + d]);
-      s0 = fma(vec4f(subgroupBroadcast(x0, 0u)), kv, s0);
-      s1 = fma(vec4f(subgroupBroadcast(x0, 1u)), kv, s1);
-      s2 = fma(vec4f(subgroupBroadcast(x0, 2u)), kv, s2);
-      s3 = fma(vec4f(subgroupBroadcast(x0, 3u)), kv, s3);
-      s4 = fma(vec4f(subgroupBroadcast(x0, 4u)), kv, s4);
-      s5 = fma(vec4f(subgroupBroadcast(x0, 5u)), kv, s5);
-      s6 = fma(vec4f(subgroupBroadcast(x0, 6u)), kv, s6);
-      s7 = fma(vec4f(subgroupBroadcast(x0, 7u)), kv, s7);
-      s8 = fma(vec4f(subgroupBroadcast(x1, 0u)), kv, s8);
-      s9 = fma(vec4f(subgroupBroadcast(x1, 1u)), kv, s9);
-      s10 = fma(vec4f(subgroupBroadcast(x1, 2u)), kv, s10);
-      s11 = fma(vec4f(subgroupBroadcast(x1, 3u)), kv, s11);
-      s12 = fma(vec4f(subgroupBroadcast(x1, 4u)), kv, s12);
-      s13 = fma(vec4f(subgroupBroadcast(x1, 5u)), kv, s13);
-      s14 = fma(vec4f(subgroupBroadcast(x1, 6u)), kv, s14);
-      s15 = fma(vec4f(subgroupBroadcast(x1, 7u)), kv, s15);
+      outer(&s, f32(qb[qa + d]), f32(qb[qc + d]), kv);
     }
-    var s = array<vec4f, R>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
     // Online softmax: scale, mask, rescale the running state, turn scores into weights.
     for (var r = 0u; r < R; r++) {
       let sv = select(vec4f(MASKED), s[r] * p.scale2, visible4(keys, b.row0 + r, b.len));
@@ -286,56 +273,16 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: 
     let v1 = row_at(p.v, b, keys.y, hk);
     let v2 = row_at(p.v, b, keys.z, hk);
     let v3 = row_at(p.v, b, keys.w, hk);
-    var s0 = vec4f(); var s1 = vec4f(); var s2 = vec4f(); var s3 = vec4f();
-    var s4 = vec4f(); var s5 = vec4f(); var s6 = vec4f(); var s7 = vec4f();
-    var s8 = vec4f(); var s9 = vec4f(); var s10 = vec4f(); var s11 = vec4f();
-    var s12 = vec4f(); var s13 = vec4f(); var s14 = vec4f(); var s15 = vec4f();
-    var e0 = vec4f(); var e1 = vec4f(); var e2 = vec4f(); var e3 = vec4f();
-    var e4 = vec4f(); var e5 = vec4f(); var e6 = vec4f(); var e7 = vec4f();
-    var e8 = vec4f(); var e9 = vec4f(); var e10 = vec4f(); var e11 = vec4f();
-    var e12 = vec4f(); var e13 = vec4f(); var e14 = vec4f(); var e15 = vec4f();
+    // An explicit initializer: declared without one inside the loop, the array was zeroed
+    // only once, not per tile, on Dawn + lavapipe (found by the multi-tile tests).
+    var s = array<vec4f, R>();
+    var e = array<vec4f, R>();
     for (var d = 0u; d < p.d; d++) {
       let kv = vec4f(f32(kb[k0 + d]), f32(kb[k1 + d]), f32(kb[k2 + d]), f32(kb[k3 + d]));
       let vv = vec4f(f32(vb[v0 + d]), f32(vb[v1 + d]), f32(vb[v2 + d]), f32(vb[v3 + d]));
-      let x0 = f32(qb[qa + d]);
-      let x1 = f32(qb[qc + d]);
-      let y0 = f32(gb[ga + d]);
-      let y1 = f32(gb[gc + d]);
-      s0 = fma(vec4f(subgroupBroadcast(x0, 0u)), kv, s0);
-      s1 = fma(vec4f(subgroupBroadcast(x0, 1u)), kv, s1);
-      s2 = fma(vec4f(subgroupBroadcast(x0, 2u)), kv, s2);
-      s3 = fma(vec4f(subgroupBroadcast(x0, 3u)), kv, s3);
-      s4 = fma(vec4f(subgroupBroadcast(x0, 4u)), kv, s4);
-      s5 = fma(vec4f(subgroupBroadcast(x0, 5u)), kv, s5);
-      s6 = fma(vec4f(subgroupBroadcast(x0, 6u)), kv, s6);
-      s7 = fma(vec4f(subgroupBroadcast(x0, 7u)), kv, s7);
-      s8 = fma(vec4f(subgroupBroadcast(x1, 0u)), kv, s8);
-      s9 = fma(vec4f(subgroupBroadcast(x1, 1u)), kv, s9);
-      s10 = fma(vec4f(subgroupBroadcast(x1, 2u)), kv, s10);
-      s11 = fma(vec4f(subgroupBroadcast(x1, 3u)), kv, s11);
-      s12 = fma(vec4f(subgroupBroadcast(x1, 4u)), kv, s12);
-      s13 = fma(vec4f(subgroupBroadcast(x1, 5u)), kv, s13);
-      s14 = fma(vec4f(subgroupBroadcast(x1, 6u)), kv, s14);
-      s15 = fma(vec4f(subgroupBroadcast(x1, 7u)), kv, s15);
-      e0 = fma(vec4f(subgroupBroadcast(y0, 0u)), vv, e0);
-      e1 = fma(vec4f(subgroupBroadcast(y0, 1u)), vv, e1);
-      e2 = fma(vec4f(subgroupBroadcast(y0, 2u)), vv, e2);
-      e3 = fma(vec4f(subgroupBroadcast(y0, 3u)), vv, e3);
-      e4 = fma(vec4f(subgroupBroadcast(y0, 4u)), vv, e4);
-      e5 = fma(vec4f(subgroupBroadcast(y0, 5u)), vv, e5);
-      e6 = fma(vec4f(subgroupBroadcast(y0, 6u)), vv, e6);
-      e7 = fma(vec4f(subgroupBroadcast(y0, 7u)), vv, e7);
-      e8 = fma(vec4f(subgroupBroadcast(y1, 0u)), vv, e8);
-      e9 = fma(vec4f(subgroupBroadcast(y1, 1u)), vv, e9);
-      e10 = fma(vec4f(subgroupBroadcast(y1, 2u)), vv, e10);
-      e11 = fma(vec4f(subgroupBroadcast(y1, 3u)), vv, e11);
-      e12 = fma(vec4f(subgroupBroadcast(y1, 4u)), vv, e12);
-      e13 = fma(vec4f(subgroupBroadcast(y1, 5u)), vv, e13);
-      e14 = fma(vec4f(subgroupBroadcast(y1, 6u)), vv, e14);
-      e15 = fma(vec4f(subgroupBroadcast(y1, 7u)), vv, e15);
+      outer(&s, f32(qb[qa + d]), f32(qb[qc + d]), kv);
+      outer(&e, f32(gb[ga + d]), f32(gb[gc + d]), vv);
     }
-    let s = array<vec4f, R>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
-    let e = array<vec4f, R>(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12, e13, e14, e15);
     var ds: array<vec4f, R>;
     for (var r = 0u; r < R; r++) {
       let pr = select(vec4f(0.0), exp2(s[r] * p.scale2 - vec4f(lse[r])), visible4(keys, b.row0 + r, b.len));
@@ -399,56 +346,14 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       let g1 = row_at(p.g, b, qs.y, h);
       let g2 = row_at(p.g, b, qs.z, h);
       let g3 = row_at(p.g, b, qs.w, h);
-      var s0 = vec4f(); var s1 = vec4f(); var s2 = vec4f(); var s3 = vec4f();
-      var s4 = vec4f(); var s5 = vec4f(); var s6 = vec4f(); var s7 = vec4f();
-      var s8 = vec4f(); var s9 = vec4f(); var s10 = vec4f(); var s11 = vec4f();
-      var s12 = vec4f(); var s13 = vec4f(); var s14 = vec4f(); var s15 = vec4f();
-      var e0 = vec4f(); var e1 = vec4f(); var e2 = vec4f(); var e3 = vec4f();
-      var e4 = vec4f(); var e5 = vec4f(); var e6 = vec4f(); var e7 = vec4f();
-      var e8 = vec4f(); var e9 = vec4f(); var e10 = vec4f(); var e11 = vec4f();
-      var e12 = vec4f(); var e13 = vec4f(); var e14 = vec4f(); var e15 = vec4f();
+      var s = array<vec4f, R>();
+      var e = array<vec4f, R>();
       for (var d = 0u; d < p.d; d++) {
         let qv = vec4f(f32(qb[q0 + d]), f32(qb[q1 + d]), f32(qb[q2 + d]), f32(qb[q3 + d]));
         let gv = vec4f(f32(gb5[g0 + d]), f32(gb5[g1 + d]), f32(gb5[g2 + d]), f32(gb5[g3 + d]));
-        let x0 = f32(kb[ka + d]);
-        let x1 = f32(kb[kc + d]);
-        let y0 = f32(vb[va + d]);
-        let y1 = f32(vb[vc + d]);
-        s0 = fma(vec4f(subgroupBroadcast(x0, 0u)), qv, s0);
-        s1 = fma(vec4f(subgroupBroadcast(x0, 1u)), qv, s1);
-        s2 = fma(vec4f(subgroupBroadcast(x0, 2u)), qv, s2);
-        s3 = fma(vec4f(subgroupBroadcast(x0, 3u)), qv, s3);
-        s4 = fma(vec4f(subgroupBroadcast(x0, 4u)), qv, s4);
-        s5 = fma(vec4f(subgroupBroadcast(x0, 5u)), qv, s5);
-        s6 = fma(vec4f(subgroupBroadcast(x0, 6u)), qv, s6);
-        s7 = fma(vec4f(subgroupBroadcast(x0, 7u)), qv, s7);
-        s8 = fma(vec4f(subgroupBroadcast(x1, 0u)), qv, s8);
-        s9 = fma(vec4f(subgroupBroadcast(x1, 1u)), qv, s9);
-        s10 = fma(vec4f(subgroupBroadcast(x1, 2u)), qv, s10);
-        s11 = fma(vec4f(subgroupBroadcast(x1, 3u)), qv, s11);
-        s12 = fma(vec4f(subgroupBroadcast(x1, 4u)), qv, s12);
-        s13 = fma(vec4f(subgroupBroadcast(x1, 5u)), qv, s13);
-        s14 = fma(vec4f(subgroupBroadcast(x1, 6u)), qv, s14);
-        s15 = fma(vec4f(subgroupBroadcast(x1, 7u)), qv, s15);
-        e0 = fma(vec4f(subgroupBroadcast(y0, 0u)), gv, e0);
-        e1 = fma(vec4f(subgroupBroadcast(y0, 1u)), gv, e1);
-        e2 = fma(vec4f(subgroupBroadcast(y0, 2u)), gv, e2);
-        e3 = fma(vec4f(subgroupBroadcast(y0, 3u)), gv, e3);
-        e4 = fma(vec4f(subgroupBroadcast(y0, 4u)), gv, e4);
-        e5 = fma(vec4f(subgroupBroadcast(y0, 5u)), gv, e5);
-        e6 = fma(vec4f(subgroupBroadcast(y0, 6u)), gv, e6);
-        e7 = fma(vec4f(subgroupBroadcast(y0, 7u)), gv, e7);
-        e8 = fma(vec4f(subgroupBroadcast(y1, 0u)), gv, e8);
-        e9 = fma(vec4f(subgroupBroadcast(y1, 1u)), gv, e9);
-        e10 = fma(vec4f(subgroupBroadcast(y1, 2u)), gv, e10);
-        e11 = fma(vec4f(subgroupBroadcast(y1, 3u)), gv, e11);
-        e12 = fma(vec4f(subgroupBroadcast(y1, 4u)), gv, e12);
-        e13 = fma(vec4f(subgroupBroadcast(y1, 5u)), gv, e13);
-        e14 = fma(vec4f(subgroupBroadcast(y1, 6u)), gv, e14);
-        e15 = fma(vec4f(subgroupBroadcast(y1, 7u)), gv, e15);
+        outer(&s, f32(kb[ka + d]), f32(kb[kc + d]), qv);
+        outer(&e, f32(vb[va + d]), f32(vb[vc + d]), gv);
       }
-      let s = array<vec4f, R>(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15);
-      let e = array<vec4f, R>(e0, e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12, e13, e14, e15);
       // Row r is key j = row0 + r; the vec4 runs over this lane's 4 queries.
       var pw: array<vec4f, R>;
       var ds: array<vec4f, R>;
