@@ -89,6 +89,11 @@ fn row_at(v: View, b: Block, r: u32, h: u32) -> u32 {
   return v.off + (b.start + min(r, b.len - 1u)) * v.ts + h * v.hs;
 }
 
+// Offsets of four rows (clamped into the document) of a view, head h.
+fn rows4(v: View, b: Block, r: vec4u, h: u32) -> vec4u {
+  return vec4u(row_at(v, b, r.x, h), row_at(v, b, r.y, h), row_at(v, b, r.z, h), row_at(v, b, r.w, h));
+}
+
 alias Acc = array<array<f32, DMMAX>, R>;
 alias Rows = array<f32, R>;
 alias Cols = array<f32, DMMAX>;
@@ -181,15 +186,12 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) l
   let kend = select(b.len, min(b.row0 + R, b.len), p.causal != 0u);
   for (var kt = 0u; kt < kend; kt += KT) {
     let keys = vec4u(kt + lane) + vec4u(0u, 8u, 16u, 24u);
-    let k0 = row_at(p.k, b, keys.x, hk);
-    let k1 = row_at(p.k, b, keys.y, hk);
-    let k2 = row_at(p.k, b, keys.z, hk);
-    let k3 = row_at(p.k, b, keys.w, hk);
+    let kr = rows4(p.k, b, keys, hk);
     // An explicit initializer: declared without one inside the loop, the array was zeroed
     // only once, not per tile, on Dawn + lavapipe (found by the multi-tile tests).
     var s = array<vec4f, R>();
     for (var d = 0u; d < p.d; d++) {
-      let kv = vec4f(f32(kb[k0 + d]), f32(kb[k1 + d]), f32(kb[k2 + d]), f32(kb[k3 + d]));
+      let kv = vec4f(f32(kb[kr.x + d]), f32(kb[kr.y + d]), f32(kb[kr.z + d]), f32(kb[kr.w + d]));
       outer(&s, f32(qb[qa + d]), f32(qb[qc + d]), kv);
     }
     // Online softmax: scale, mask, rescale the running state, turn scores into weights.
@@ -265,21 +267,15 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: 
   let kend = select(b.len, min(b.row0 + R, b.len), p.causal != 0u);
   for (var kt = 0u; kt < kend; kt += KT) {
     let keys = vec4u(kt + lane) + vec4u(0u, 8u, 16u, 24u);
-    let k0 = row_at(p.k, b, keys.x, hk);
-    let k1 = row_at(p.k, b, keys.y, hk);
-    let k2 = row_at(p.k, b, keys.z, hk);
-    let k3 = row_at(p.k, b, keys.w, hk);
-    let v0 = row_at(p.v, b, keys.x, hk);
-    let v1 = row_at(p.v, b, keys.y, hk);
-    let v2 = row_at(p.v, b, keys.z, hk);
-    let v3 = row_at(p.v, b, keys.w, hk);
+    let kr = rows4(p.k, b, keys, hk);
+    let vr = rows4(p.v, b, keys, hk);
     // An explicit initializer: declared without one inside the loop, the array was zeroed
     // only once, not per tile, on Dawn + lavapipe (found by the multi-tile tests).
     var s = array<vec4f, R>();
     var e = array<vec4f, R>();
     for (var d = 0u; d < p.d; d++) {
-      let kv = vec4f(f32(kb[k0 + d]), f32(kb[k1 + d]), f32(kb[k2 + d]), f32(kb[k3 + d]));
-      let vv = vec4f(f32(vb[v0 + d]), f32(vb[v1 + d]), f32(vb[v2 + d]), f32(vb[v3 + d]));
+      let kv = vec4f(f32(kb[kr.x + d]), f32(kb[kr.y + d]), f32(kb[kr.z + d]), f32(kb[kr.w + d]));
+      let vv = vec4f(f32(vb[vr.x + d]), f32(vb[vr.y + d]), f32(vb[vr.z + d]), f32(vb[vr.w + d]));
       outer(&s, f32(qb[qa + d]), f32(qb[qc + d]), kv);
       outer(&e, f32(gb[ga + d]), f32(gb[gc + d]), vv);
     }
@@ -338,19 +334,13 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane
       let lse = vec4f(stats_in[srow.x], stats_in[srow.y], stats_in[srow.z], stats_in[srow.w]);
       let dro = vec4u(p.ntok * p.hq) + srow;
       let di = vec4f(stats_in[dro.x], stats_in[dro.y], stats_in[dro.z], stats_in[dro.w]);
-      let q0 = row_at(p.q, b, qs.x, h);
-      let q1 = row_at(p.q, b, qs.y, h);
-      let q2 = row_at(p.q, b, qs.z, h);
-      let q3 = row_at(p.q, b, qs.w, h);
-      let g0 = row_at(p.g, b, qs.x, h);
-      let g1 = row_at(p.g, b, qs.y, h);
-      let g2 = row_at(p.g, b, qs.z, h);
-      let g3 = row_at(p.g, b, qs.w, h);
+      let qr = rows4(p.q, b, qs, h);
+      let gr = rows4(p.g, b, qs, h);
       var s = array<vec4f, R>();
       var e = array<vec4f, R>();
       for (var d = 0u; d < p.d; d++) {
-        let qv = vec4f(f32(qb[q0 + d]), f32(qb[q1 + d]), f32(qb[q2 + d]), f32(qb[q3 + d]));
-        let gv = vec4f(f32(gb5[g0 + d]), f32(gb5[g1 + d]), f32(gb5[g2 + d]), f32(gb5[g3 + d]));
+        let qv = vec4f(f32(qb[qr.x + d]), f32(qb[qr.y + d]), f32(qb[qr.z + d]), f32(qb[qr.w + d]));
+        let gv = vec4f(f32(gb5[gr.x + d]), f32(gb5[gr.y + d]), f32(gb5[gr.z + d]), f32(gb5[gr.w + d]));
         outer(&s, f32(kb[ka + d]), f32(kb[kc + d]), qv);
         outer(&e, f32(vb[va + d]), f32(vb[vc + d]), gv);
       }
