@@ -67,7 +67,11 @@ export function moeFeedForward(cfg: RunConfig): ((layer: number, gen: Generator)
 }
 
 export function decoderConfig(cfg: RunConfig, vocabSize: number): DecoderConfig {
-  const m = cfg.model;
+  return decoderConfigOf(cfg.model, cfg.seed, vocabSize);
+}
+
+/** The DecoderLM config of a validated `model` section (also an omni run's `model.llm`). */
+export function decoderConfigOf(m: RunConfig['model'], seed: number, vocabSize: number): DecoderConfig {
   return {
     ...DEFAULT_DECODER,
     vocabSize,
@@ -83,7 +87,7 @@ export function decoderConfig(cfg: RunConfig, vocabSize: number): DecoderConfig 
     tieEmbeddings: m.tieEmbeddings,
     maxSeqLen: m.maxSeqLen,
     initStd: m.initStd,
-    seed: cfg.seed,
+    seed,
     activationCheckpointing: m.activationCheckpointing,
   };
 }

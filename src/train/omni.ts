@@ -15,7 +15,6 @@ import { scope, scopeAsync } from '../tensor/scope.ts';
 import { noGrad } from '../autograd/mode.ts';
 import { OmniModel, type OmniBatch, type OmniModelConfig } from '../models/omni.ts';
 import { generate } from '../models/generate.ts';
-import { DEFAULT_DECODER } from '../models/decoder.ts';
 import { trainBpe } from '../data/tokenizer/train.ts';
 import { Tokenizer } from '../data/tokenizer/tokenizer.ts';
 import { loadTokenizer, saveTokenizer } from '../data/node.ts';
@@ -25,7 +24,7 @@ import { createNodeMediaLoader, loadManifest } from '../data/multimodal/node.ts'
 import { resolveMediaPath, segmentModality, type ManifestSample } from '../data/multimodal/manifest.ts';
 import { MoE, MoEStatsTracker } from '../nn/moe.ts';
 import { ModelSchema, TrainSchema } from './schema.ts';
-import { moeFeedForward } from './lm.ts';
+import { decoderConfigOf, moeFeedForward } from './lm.ts';
 import { Trainer, type BatchSource, type HostBatch, type TrainableModel, type TrainResult } from './trainer.ts';
 import { writeReport } from './report.ts';
 
@@ -177,24 +176,7 @@ function datasetTokenizer(cfg: OmniRunConfig, samples: ManifestSample[], runDir:
 export function omniModelConfig(cfg: OmniRunConfig, vocabSize: number): OmniModelConfig {
   const m = cfg.model.llm;
   return {
-    llm: {
-      ...DEFAULT_DECODER,
-      vocabSize,
-      dim: m.dim,
-      layers: m.layers,
-      heads: m.heads,
-      kvHeads: m.kvHeads,
-      ffnDim: m.ffnDim,
-      mlp: m.mlp,
-      norm: m.norm,
-      normEps: m.normEps,
-      ropeTheta: m.ropeTheta,
-      tieEmbeddings: m.tieEmbeddings,
-      maxSeqLen: m.maxSeqLen,
-      initStd: m.initStd,
-      seed: cfg.seed,
-      activationCheckpointing: m.activationCheckpointing,
-    },
+    llm: decoderConfigOf(m, cfg.seed, vocabSize),
     encoders: cfg.model.encoders,
     projectorHidden: cfg.model.projectorHidden,
     freeze: cfg.model.freeze,
