@@ -15,6 +15,7 @@ import type { SequenceLayout } from '../../nn/attention.ts';
 import { Generator, zeros } from '../../ops/creation.ts';
 import { add, conv1d, conv1dOutputLength, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
+import { encoderBlocks } from './trunk.ts';
 import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
 import { EncoderInputError, cumulativeCounts, type AudioEncoderInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
 
@@ -79,25 +80,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
     this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
     this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));
-    this.blocks = this.child('blocks', new ModuleList<TransformerBlock>());
-    for (let i = 0; i < c.layers; i++) {
-      this.blocks.push(
-        new TransformerBlock({
-          dim: c.dim,
-          heads: c.heads,
-          kvHeads: c.kvHeads,
-          ffnDim: c.ffnDim,
-          mlp: c.mlp,
-          norm: c.norm,
-          normEps: c.normEps,
-          causal: false,
-          rope: false,
-          bias: c.attnBias,
-          generator: gen,
-          initStd: c.initStd,
-        }),
-      );
-    }
+    this.blocks = this.child('blocks', encoderBlocks(c, gen));
     this.norm = this.child('norm', makeNorm(c.norm, c.dim, c.normEps));
   }
 

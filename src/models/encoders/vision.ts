@@ -16,6 +16,7 @@ import type { SequenceLayout } from '../../nn/attention.ts';
 import { Generator, zeros } from '../../ops/creation.ts';
 import { add, concat, mulScalar, patchify, permute, reshape } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
+import { encoderBlocks } from './trunk.ts';
 import { VisionEncoderSchema, parseEncoderConfig, type VisionEncoderConfig, type VisionEncoderConfigInput } from './schema.ts';
 import { EncoderInputError, cumulativeCounts, type EncoderOutput, type ImageEncoderInput, type ModalityEncoder } from './types.ts';
 
@@ -64,25 +65,7 @@ export class VisionEncoder extends Module implements ModalityEncoder<ImageEncode
     this.tokensPerImage = c.merge ? cells / 4 : cells;
     this.patch_embed = this.child('patch_embed', new Linear(c.channels * p * p, c.dim, { generator: gen, initStd: c.initStd }));
     this.param('pos_embed', gen.normal([cells, c.dim], 0, c.initStd));
-    this.blocks = this.child('blocks', new ModuleList<TransformerBlock>());
-    for (let i = 0; i < c.layers; i++) {
-      this.blocks.push(
-        new TransformerBlock({
-          dim: c.dim,
-          heads: c.heads,
-          kvHeads: c.kvHeads,
-          ffnDim: c.ffnDim,
-          mlp: c.mlp,
-          norm: c.norm,
-          normEps: c.normEps,
-          causal: false,
-          rope: false,
-          bias: c.attnBias,
-          generator: gen,
-          initStd: c.initStd,
-        }),
-      );
-    }
+    this.blocks = this.child('blocks', encoderBlocks(c, gen));
     this.merger = c.merge ? this.child('merger', new Linear(4 * c.dim, c.dim, { generator: gen, initStd: c.initStd })) : null;
     this.norm = this.child('norm', makeNorm(c.norm, c.dim, c.normEps));
   }
