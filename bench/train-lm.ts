@@ -14,6 +14,7 @@
 // causal QKᵀ and PV of the forward are 2·(L²/2)·dim multiply-adds each = 4·(L²/2)·dim FLOPs,
 // and backward costs twice the forward. Peak = this adapter's FMA throughput measured here by
 // a WGSL kernel of independent FMA chains with no memory traffic (2 FLOPs per FMA).
+import { readArgs } from './_args.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -49,29 +50,17 @@ interface Args {
 
 function parseArgs(args: string[]): Args {
   const out: Args = { config: join(root, 'configs', 'lm-brown-tiny.yaml'), steps: 5, warmup: 2, profileSteps: 1, peerMaxSeconds: 60, peers: ['torch', 'tfjs'], overrides: [] };
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const [key, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= args.length) throw new Error(`${key} needs a value`);
-      return args[++i];
-    };
-    const int = (v: string, min: number) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) throw new Error(`${key} must be an integer ≥ ${min}, got '${v}'`);
-      return n;
-    };
+  const rest = readArgs(args, ({ key, value, int }) => {
     if (key === '--config' || key === '-c') out.config = value();
-    else if (key === '--steps') out.steps = int(value(), 1);
-    else if (key === '--warmup') out.warmup = int(value(), 0);
-    else if (key === '--profile-steps') out.profileSteps = int(value(), 0);
-    else if (key === '--peer-max-seconds') out.peerMaxSeconds = int(value(), 1);
+    else if (key === '--steps') out.steps = int(1);
+    else if (key === '--warmup') out.warmup = int(0);
+    else if (key === '--profile-steps') out.profileSteps = int(0);
+    else if (key === '--peer-max-seconds') out.peerMaxSeconds = int(1);
     else if (key === '--no-peers') out.peers = [];
     else if (key === '--peers') out.peers = value().split(',').filter(Boolean);
-    else rest.push(a);
-  }
+    else return false;
+    return true;
+  });
   out.overrides = collectOverrides(rest);
   return out;
 }

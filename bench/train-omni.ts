@@ -23,6 +23,7 @@
 // position tables and the gradient-free log-mel front end are not counted.
 // Peak = this adapter's FMA throughput measured in the same run by a WGSL kernel of
 // independent FMA chains with no memory traffic (2 FLOPs per FMA).
+import { readArgs } from './_args.ts';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -58,27 +59,15 @@ interface Args {
 
 function parseArgs(args: string[]): Args {
   const out: Args = { config: join(root, 'configs', 'omni-fashion-tiny.yaml'), steps: 5, warmup: 2, encoderReps: 4, profileSteps: 3, overrides: [] };
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const [key, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      if (i + 1 >= args.length) throw new Error(`${key} needs a value`);
-      return args[++i];
-    };
-    const int = (v: string, min: number) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) throw new Error(`${key} must be an integer ≥ ${min}, got '${v}'`);
-      return n;
-    };
+  const rest = readArgs(args, ({ key, value, int }) => {
     if (key === '--config' || key === '-c') out.config = value();
-    else if (key === '--steps') out.steps = int(value(), 1);
-    else if (key === '--warmup') out.warmup = int(value(), 0);
-    else if (key === '--encoder-reps') out.encoderReps = int(value(), 1);
-    else if (key === '--profile-steps') out.profileSteps = int(value(), 0);
-    else rest.push(a);
-  }
+    else if (key === '--steps') out.steps = int(1);
+    else if (key === '--warmup') out.warmup = int(0);
+    else if (key === '--encoder-reps') out.encoderReps = int(1);
+    else if (key === '--profile-steps') out.profileSteps = int(0);
+    else return false;
+    return true;
+  });
   out.overrides = collectOverrides(rest);
   return out;
 }
