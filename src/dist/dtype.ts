@@ -82,6 +82,12 @@ const KERNELS: Record<DType, Record<'sum' | 'max' | 'min', (a: Arr, b: Arr) => v
 };
 const SIMD_KIND: Partial<Record<DType, SimdKind>> = { [DType.float32]: 'f32', [DType.float64]: 'f64', [DType.int32]: 'i32' };
 
+/** The wasm SIMD kernel for this reduction (sums of float32/float64/int32), or null: scalar loops. */
+export function simdKindOf(d: DType, op: ReduceOp): SimdKind | null {
+  const kind = SIMD_KIND[d];
+  return simdSum && kind && (op === 'sum' || op === 'avg') ? kind : null;
+}
+
 /** Below this many bytes the scalar loop wins (no window copies). */
 const SIMD_MIN_BYTES = 512;
 

@@ -64,12 +64,23 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 
 export type SimdKind = keyof typeof OPS;
 type Kernel = (d: number, s: number, n: number) => void;
+type Exports = Record<SimdKind, Kernel> & { mem: WebAssembly.Memory };
 
-function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) | null {
+/** The compiled module (null without WebAssembly SIMD); each instance owns a memory. */
+const MODULE: WebAssembly.Module | null = (() => {
   try {
     const bytes = moduleBytes();
     if (typeof WebAssembly === 'undefined' || !WebAssembly.validate(bytes)) return null;
-    const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as Record<SimdKind, Kernel> & { mem: WebAssembly.Memory };
+    return new WebAssembly.Module(bytes);
+  } catch {
+    return null;
+  }
+})();
+
+function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) | null {
+  try {
+    if (MODULE === null) return null;
+    const ex = new WebAssembly.Instance(MODULE).exports as Exports;
     const mem = new Uint8Array(ex.mem.buffer);
     const a = mem.subarray(0, WINDOW);
     const b = mem.subarray(WINDOW, 2 * WINDOW);
@@ -102,3 +113,87 @@ function tail(kind: SimdKind, a: Uint8Array, b: Uint8Array): void {
 
 /** dst += src elementwise (float32, float64 or int32 with wrap-around), or null without wasm SIMD. */
 export const simdSum = build();
+
+/** Largest landing area an arena grows to (bytes); larger requests get null from `simdArena`. */
+export const ARENA_MAX_BYTES = 2 ** 31;
+
+/**
+ * A landing area in WebAssembly memory: the transport writes incoming
+ * fragments straight into it (the kernel's copy from the socket is the only
+ * one), and the SIMD kernels read them in place. A reduction then costs one
+ * copy of this rank's own data in and one copy of the result out, per
+ * 64 KiB block, however many peers' fragments are added (against three copies
+ * per peer through simdSum's window).
+ *
+ * Bytes [0, WINDOW) of the memory are the accumulator; landing offsets
+ * count from ARENA_BASE. The memory grows, never shrinks; growing detaches the old
+ * ArrayBuffer, so views must be taken after `reserve` (never across one).
+ */
+export const ARENA_BASE = 2 * WINDOW;
+
+export class SimdArena {
+  private readonly ex: Exports;
+  private u8: Uint8Array;
+
+  private constructor(ex: Exports) {
+    this.ex = ex;
+    this.u8 = new Uint8Array(ex.mem.buffer);
+  }
+
+  /** A fresh arena with room for `n` landing bytes, or null (no wasm SIMD, or n too large). */
+  static create(n: number): SimdArena | null {
+    if (MODULE === null || n > ARENA_MAX_BYTES) return null;
+    try {
+      const a = new SimdArena(new WebAssembly.Instance(MODULE).exports as Exports);
+      return a.reserve(n) ? a : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Landing bytes available (from ARENA_BASE). */
+  get capacity(): number {
+    return this.ex.mem.buffer.byteLength - ARENA_BASE;
+  }
+
+  /** Grows the memory so `n` landing bytes exist; false if it cannot. Invalidates earlier views. */
+  reserve(n: number): boolean {
+    if (n <= this.capacity) return true;
+    if (n > ARENA_MAX_BYTES) return false;
+    try {
+      this.ex.mem.grow(Math.ceil((ARENA_BASE + n - this.ex.mem.buffer.byteLength) / 65536));
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
+  /** Landing bytes [at, at + n) as a view (valid until the next `reserve` that grows). */
+  view(at: number, n: number): Uint8Array {
+    if (this.u8.buffer !== this.ex.mem.buffer) this.u8 = new Uint8Array(this.ex.mem.buffer);
+    return this.u8.subarray(ARENA_BASE + at, ARENA_BASE + at + n);
+  }
+
+  /**
+   * dst ← (((dst + L[s0]) + L[s1]) + …), elementwise, where L[s] are dst.length
+   * landing bytes at offset s: the same additions in the same order as
+   * folding each into dst in turn, so the bits are those of simdSum/the scalar loop.
+   */
+  sumInto(kind: SimdKind, dst: Uint8Array, srcs: readonly number[]): void {
+    const k = this.ex[kind];
+    if (this.u8.buffer !== this.ex.mem.buffer) this.u8 = new Uint8Array(this.ex.mem.buffer);
+    const mem = this.u8;
+    const n = dst.length;
+    for (let o = 0; o < n; o += WINDOW) {
+      const len = Math.min(WINDOW, n - o);
+      const vec = len & ~31;
+      mem.set(dst.subarray(o, o + len), 0);
+      for (let i = 0; i < srcs.length; i++) {
+        const s = ARENA_BASE + srcs[i]! + o;
+        if (vec > 0) k(0, s, vec);
+        if (vec < len) tail(kind, mem.subarray(vec, len), mem.subarray(s + vec, s + len));
+      }
+      dst.set(mem.subarray(0, len), o);
+    }
+  }
+}

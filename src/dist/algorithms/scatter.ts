@@ -10,29 +10,47 @@
 // Determinism: segment r is reduced only by rank r, always in the order
 // own, r+1, r+2, … (mod n), whatever order the data arrives in; the all-gather
 // copies it, so every rank ends with bit-identical results, run after run.
-// The first peer's data is a reducing receive straight into `buf`; the others
-// land (kernel → scratch, no user-space copy on TCP) in a scratch buffer of
-// (n−2) segments, reused across calls, and are folded in turn.
+//
+// Landing: the n−1 peers' copies of segment r land (kernel → memory, no
+// user-space copy on TCP/WebSocket) in a landing area of (n−1) segments,
+// reused across calls. For sums of float32/float64/int32 it is WebAssembly
+// memory (simd.ts, SimdArena): once a chunk has arrived from every peer, each
+// 64 KiB block of it costs one copy of this rank's data in, n−1 SIMD adds
+// reading the peers' bytes where they landed, and one copy of the result out.
+// Other reductions (max/min, uint8) fold the landed bytes into `buf` in the
+// same order with the scalar loops.
 //
 // Buffer safety: segment p of `buf` is sent to p in the reduce-scatter and
 // later overwritten by p's all-gather data; p can only send that after it has
 // received all of our segment-p bytes, i.e. after they left our buffer.
-import { reduceInto, scaleInto, type DType, type ReduceOp } from '../dtype.ts';
+import { reduceInto, scaleInto, simdKindOf, type DType, type ReduceOp } from '../dtype.ts';
+import { SimdArena } from '../simd.ts';
 import { chunkOf, chunksFor, mod, segment, type AlgoCtx } from './context.ts';
 
-/** One reusable scratch area per process (taken by one operation at a time; others allocate). */
-let spare: Uint8Array | null = null;
-function takeScratch(n: number): Uint8Array {
-  if (spare !== null && spare.length >= n) {
-    const s = spare;
-    spare = null;
-    return s.subarray(0, n);
+/** Where peers' fragments land: WebAssembly memory (read in place by the SIMD sums) or a plain buffer. */
+type Landing = { arena: SimdArena; plain: null } | { arena: null; plain: Uint8Array };
+
+/** One reusable landing area per process (taken by one operation at a time; others allocate). */
+let spare: Landing | null = null;
+function takeLanding(n: number, simd: boolean): Landing {
+  const s = spare;
+  if (s !== null) {
+    if (simd && s.arena !== null && s.arena.reserve(n)) {
+      spare = null;
+      return s;
+    }
+    if (!simd && s.plain !== null && s.plain.length >= n) {
+      spare = null;
+      return s;
+    }
   }
-  return new Uint8Array(n);
+  const arena = simd ? SimdArena.create(n) : null;
+  return arena !== null ? { arena, plain: null } : { arena: null, plain: new Uint8Array(n) };
 }
-function giveScratch(s: Uint8Array): void {
-  const whole = new Uint8Array(s.buffer, 0, s.buffer.byteLength);
-  if (spare === null || spare.length < whole.length) spare = whole;
+function giveLanding(l: Landing): void {
+  // Keep the larger; an arena is preferred (sums are the common case).
+  const size = (x: Landing) => (x.arena !== null ? x.arena.capacity : x.plain.length);
+  if (spare === null || (l.arena !== null && spare.arena === null) || ((l.arena !== null) === (spare.arena !== null) && size(l) > size(spare))) spare = l;
 }
 
 const quiet = <T>(p: Promise<T>): Promise<T> => {
@@ -59,11 +77,14 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   const [os] = segment(count, n, r);
   const [, oe] = segment(count, n, r);
   const segBytes = (oe - os) * es;
-  const scratch = n > 2 && segBytes > 0 ? takeScratch((n - 2) * segBytes) : null;
+  const kind = simdKindOf(dtype, op);
+  const landing = segBytes > 0 ? takeLanding((n - 1) * segBytes, kind !== null) : null;
+  /** Landing offset of peer order[k]'s chunk c. */
+  const at = (k: number, c: number) => k * segBytes + range(r, c)[0] - os * es;
   const slot = (k: number, c: number) => {
     const [a, b] = range(r, c);
-    const base = (k - 1) * segBytes - os * es;
-    return scratch!.subarray(base + a, base + b);
+    const o = k * segBytes + a - os * es;
+    return landing!.arena !== null ? landing!.arena.view(o, b - a) : landing!.plain.subarray(o, o + b - a);
   };
   const fold = (dst: Uint8Array, src: Uint8Array) => reduceInto(dtype, op, dst, src);
 
@@ -71,7 +92,7 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   const rs = order.map((p, k) =>
     Array.from({ length: C }, (_, c) => {
       const [a, b] = range(r, c);
-      return quiet(k === 0 ? ctx.recv(p, c, buf.subarray(a, b), fold) : ctx.recv(p, c, slot(k, c)));
+      return quiet(a === b ? ctx.recv(p, c, buf.subarray(a, b)) : ctx.recv(p, c, slot(k, c)));
     }),
   );
   const ag = order.flatMap((p) =>
@@ -91,15 +112,16 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   const own = async (c: number) => {
     const [a, b] = range(r, c);
     const d = buf.subarray(a, b);
-    await rs[0]![c];
-    for (let k = 1; k < n - 1; k++) {
-      await rs[k]![c];
-      fold(d, slot(k, c));
+    for (let k = 0; k < n - 1; k++) await rs[k]![c];
+    if (d.length > 0) {
+      const arena = landing!.arena;
+      if (arena !== null && kind !== null) arena.sumInto(kind, d, order.map((_, k) => at(k, c)));
+      else for (let k = 0; k < n - 1; k++) fold(d, slot(k, c));
     }
     if (op === 'avg') scaleInto(dtype, d, n);
     await Promise.all(order.map((p) => ctx.send(p, C + c, d)));
   };
   await Promise.all([...sends, ...Array.from({ length: C }, (_, c) => own(c)), ...ag]);
   // Only after success: a failed operation may still have a fragment landing in it.
-  if (scratch !== null) giveScratch(scratch);
+  if (landing !== null) giveLanding(landing);
 }
