@@ -70,6 +70,16 @@ export const OmniRunSchema = z
                 gainDb: z.tuple([z.number().min(-40).max(40), z.number().min(-40).max(40)]).optional(),
                 noiseSnrDb: z.tuple([z.number().min(-10).max(100), z.number().min(-10).max(100)]).optional(),
                 shiftMs: z.number().min(0).max(5000).optional(),
+                specAugment: z
+                  .object({
+                    freqMasks: z.number().int().min(0).max(1000).optional(),
+                    freqWidth: z.number().int().min(0).max(1000).optional(),
+                    timeMasks: z.number().int().min(0).max(1000).optional(),
+                    timeWidth: z.number().int().min(0).max(1000).optional(),
+                    timeFraction: z.number().min(0).max(1).optional(),
+                  })
+                  .strict()
+                  .optional(),
               })
               .strict()
               .optional(),

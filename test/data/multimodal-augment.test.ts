@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   augmentAudio,
   createAugmenter,
+  drawSpecMask,
   MultimodalLoader,
   parseManifest,
   sampleRng,
@@ -72,7 +73,39 @@ describe('audio augmentation', () => {
     expect([...a.samples]).not.toEqual([...d.samples]);
   });
 
+  it('specAugment draws masks per clip (widths within bounds, positions in [0, 1)) and leaves the samples alone', () => {
+    const x = sine(300, 0.4);
+    const cfg = { specAugment: { freqMasks: 3, freqWidth: 5, timeMasks: 2, timeWidth: 7, timeFraction: 0.1 } };
+    const a = augmentAudio(x, cfg, sampleRng(1, 0, 4));
+    expect(a.samples).toBe(x.samples);
+    const m = a.specMask!;
+    expect(m.freq).toHaveLength(3);
+    expect(m.time).toHaveLength(2);
+    expect(m.timeFraction).toBe(0.1);
+    for (const d of m.freq) expect(Number.isInteger(d.width) && d.width >= 0 && d.width <= 5 && d.at >= 0 && d.at < 1).toBe(true);
+    for (const d of m.time) expect(Number.isInteger(d.width) && d.width >= 0 && d.width <= 7 && d.at >= 0 && d.at < 1).toBe(true);
+    expect(augmentAudio(x, cfg, sampleRng(1, 0, 4)).specMask).toEqual(m);
+    expect(augmentAudio(x, cfg, sampleRng(1, 0, 5)).specMask).not.toEqual(m);
+    // Across many draws every width from 0 to the maximum occurs.
+    const widths = new Set(Array.from({ length: 400 }, (_, i) => drawSpecMask({ freqMasks: 1, freqWidth: 4 }, sampleRng(0, 0, i)).freq[0].width));
+    expect([...widths].sort()).toEqual([0, 1, 2, 3, 4]);
+    // Defaults: 2 + 2 masks, 20% cap.
+    const d = drawSpecMask({}, sampleRng(0, 0, 0));
+    expect([d.freq.length, d.time.length, d.timeFraction]).toEqual([2, 2, 0.2]);
+  });
+
+  it('adding specAugment leaves the waveform perturbations of a clip unchanged', () => {
+    const x = sine(200, 0.5);
+    const base = { speed: [0.9, 1.1], gainDb: [-6, 6] } as const;
+    const a = augmentAudio(x, base, sampleRng(3, 1, 2));
+    const b = augmentAudio(x, { ...base, specAugment: { freqMasks: 1 } }, sampleRng(3, 1, 2));
+    expect([...b.samples]).toEqual([...a.samples]);
+    expect(b.specMask?.freq).toHaveLength(1);
+  });
+
   it('bad ranges are refused naming the key; an empty config is no augmenter', () => {
+    expect(() => createAugmenter({ audio: { specAugment: { freqWidth: 2.5 } } })).toThrow(/augment\.audio\.specAugment\.freqWidth must be an integer/);
+    expect(() => createAugmenter({ audio: { specAugment: { timeFraction: 1.5 } } })).toThrow(/augment\.audio\.specAugment\.timeFraction/);
     expect(() => createAugmenter({ audio: { speed: [1.2, 0.9] } })).toThrow(/augment\.audio\.speed must be \[lo, hi\]/);
     expect(() => createAugmenter({ audio: { gainDb: [0, 90] } })).toThrow(/augment\.audio\.gainDb/);
     expect(() => createAugmenter({ audio: { shiftMs: -1 } })).toThrow(/augment\.audio\.shiftMs/);

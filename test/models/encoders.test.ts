@@ -187,6 +187,37 @@ describe('audio encoder', () => {
     plain.dispose();
   });
 
+  it('specAugment masks zero the drawn mel bands and frames in training, and are ignored in eval mode', async () => {
+    const enc = new W.AudioEncoder(AUDIO);
+    const plain = [clip(3200, 21), clip(2000, 22)];
+    // Clip 0: band of 3 bins at ⌊0.5·(16 − 3 + 1)⌋ = 7 and frames [⌊0.25·(20 − 4 + 1)⌋ = 4, 8);
+    // clip 1: a 9-frame span capped at ⌊0.2 · 12⌋ = 2 frames, starting at ⌊0.99·11⌋ = 10 (its last two).
+    const masks: W.SpecMask[] = [
+      { freq: [{ at: 0.5, width: 3 }], time: [{ at: 0.25, width: 4 }], timeFraction: 0.5 },
+      { freq: [], time: [{ at: 0.99, width: 9 }], timeFraction: 0.2 },
+    ];
+    const masked = plain.map((c, i) => ({ ...c, specMask: masks[i] }));
+    const { mel, frames } = W.noGrad(() => W.logMelFromClips(plain.map((c) => c.samples), enc.mel));
+    expect(frames).toEqual([20, 12]);
+    const m = (await mel.toArray()) as Float32Array;
+    for (let f = 0; f < 20; f++) for (let c = 7; c < 10; c++) m[f * 16 + c] = 0;
+    for (let f = 4; f < 8; f++) m.fill(0, f * 16, (f + 1) * 16);
+    m.fill(0, (20 + 10) * 16, (20 + 12) * 16);
+    const want = await W.noGrad(() => enc.forwardMel(W.tensor(m, [32, 16]), frames)).embeddings.toArray();
+    const got = await W.noGrad(() => enc.encode(masked)).embeddings.toArray();
+    expectClose(got, want, 1e-5, 1e-4, 'masked encode vs hand-masked log-mel');
+    const unmasked = await W.noGrad(() => enc.encode(plain)).embeddings.toArray();
+    expect(Math.max(...got.map((v, i) => Math.abs(v - unmasked[i])))).toBeGreaterThan(1e-3);
+    enc.eval();
+    expect(Array.from(await W.noGrad(() => enc.encode(masked)).embeddings.toArray())).toEqual(Array.from(unmasked));
+    enc.train();
+    await checkGradients(enc, masked, [
+      ['conv1.weight', 3 * 7 + 1],
+      ['conv1.weight', 40],
+    ]);
+    enc.dispose();
+  });
+
   it('bad clips: empty, too short, too long, sample rate mismatch', () => {
     const enc = new W.AudioEncoder(AUDIO);
     expect(() => enc.encode([clip(1000, 1), { samples: new Float32Array(0) }])).toThrow(/audio encoder, clip 1: audio clip is empty/);

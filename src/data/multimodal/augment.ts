@@ -12,9 +12,14 @@
 //   noiseSnrDb  [lo, hi]  add white Gaussian noise at an SNR ~ U(lo, hi) dB relative to the
 //                         clip's RMS
 //   shiftMs     max       pad up to this much silence at the start (uniform, whole samples)
+//   specAugment           SpecAugment (Park et al., 2019): zero `freqMasks` bands of up to
+//                         `freqWidth` feature channels and `timeMasks` spans of up to
+//                         `timeWidth` frames (at most `timeFraction` of the clip) in the
+//                         encoder's input features. The loader only draws the masks (see
+//                         SpecMask); the audio encoder lays them on its own feature grid.
 import { AudioError, resample } from './audio.ts';
 import { Sfc32 } from '../rng.ts';
-import type { AudioInput, MediaInput } from './media.ts';
+import type { AudioInput, MediaInput, SpecMask } from './media.ts';
 import type { MediaModality } from './manifest.ts';
 
 export interface AudioAugmentConfig {
@@ -22,6 +27,20 @@ export interface AudioAugmentConfig {
   gainDb?: readonly [number, number];
   noiseSnrDb?: readonly [number, number];
   shiftMs?: number;
+  specAugment?: SpecAugmentConfig;
+}
+
+export interface SpecAugmentConfig {
+  /** Frequency bands to mask per clip (default 2). */
+  freqMasks?: number;
+  /** Widest band, in feature channels (mel bins; default 8). */
+  freqWidth?: number;
+  /** Time spans to mask per clip (default 2). */
+  timeMasks?: number;
+  /** Longest span, in frames (default 10). */
+  timeWidth?: number;
+  /** A span never covers more than this fraction of the clip's frames (default 0.2). */
+  timeFraction?: number;
 }
 
 export interface AugmentConfig {
@@ -50,6 +69,26 @@ export function validateAugmentConfig(cfg: AugmentConfig): void {
   if (a.shiftMs !== undefined && !(Number.isFinite(a.shiftMs) && a.shiftMs >= 0 && a.shiftMs <= 5000)) {
     throw new AudioError(`augment.audio.shiftMs must be between 0 and 5000, got ${a.shiftMs}`);
   }
+  const sa = a.specAugment;
+  if (sa) {
+    for (const k of ['freqMasks', 'freqWidth', 'timeMasks', 'timeWidth'] as const) {
+      const v = sa[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 1000)) throw new AudioError(`augment.audio.specAugment.${k} must be an integer between 0 and 1000, got ${v}`);
+    }
+    const f = sa.timeFraction;
+    if (f !== undefined && !(Number.isFinite(f) && f >= 0 && f <= 1)) throw new AudioError(`augment.audio.specAugment.timeFraction must be between 0 and 1, got ${f}`);
+  }
+}
+
+/** SpecAugment draws for one clip: each mask is a width and a uniform position in [0, 1). */
+export function drawSpecMask(cfg: SpecAugmentConfig, rng: Sfc32): SpecMask {
+  const draw = (count: number, maxWidth: number) =>
+    Array.from({ length: count }, () => ({ width: Math.floor(uniform(rng, 0, maxWidth + 1)), at: uniform(rng, 0, 1) }));
+  return {
+    freq: draw(cfg.freqMasks ?? 2, cfg.freqWidth ?? 8),
+    time: draw(cfg.timeMasks ?? 2, cfg.timeWidth ?? 10),
+    timeFraction: cfg.timeFraction ?? 0.2,
+  };
 }
 
 /** One perturbed copy of an audio clip (the input is not modified). */
@@ -91,8 +130,10 @@ export function augmentAudio(x: AudioInput, cfg: AudioAugmentConfig, rng: Sfc32)
     }
     s = y;
   }
-  if (s === x.samples) return x;
-  return { ...x, samples: s, seconds: s.length / rate };
+  // Drawn last so adding specAugment to a config leaves the other perturbations' draws unchanged.
+  const specMask = cfg.specAugment ? drawSpecMask(cfg.specAugment, rng) : undefined;
+  if (s === x.samples && !specMask) return x;
+  return { ...x, samples: s, seconds: s.length / rate, ...(specMask ? { specMask } : {}) };
 }
 
 /** The loader's augmenter for a config, or undefined when it asks for nothing. */

@@ -26,6 +26,19 @@ export interface AudioInput {
   sourceSampleRate: number;
   /** Duration in seconds. */
   seconds: number;
+  /** Training-time SpecAugment masks (augment.ts), applied by the audio encoder to its features. */
+  specMask?: SpecMask;
+}
+
+/**
+ * Masks drawn for one clip, independent of the encoder's feature grid: a mask of `width`
+ * channels (or frames) starts at ⌊at · (size − width + 1)⌋; time widths are first capped
+ * at ⌊timeFraction · frames⌋.
+ */
+export interface SpecMask {
+  freq: ReadonlyArray<{ at: number; width: number }>;
+  time: ReadonlyArray<{ at: number; width: number }>;
+  timeFraction: number;
 }
 
 export type MediaInput = ImageInput | AudioInput;

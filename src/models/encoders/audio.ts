@@ -13,11 +13,11 @@ import { makeNorm, type LayerNorm, type RMSNorm } from '../../nn/norm.ts';
 import { TransformerBlock } from '../../nn/block.ts';
 import type { SequenceLayout } from '../../nn/attention.ts';
 import { Generator, zeros } from '../../ops/creation.ts';
-import { add, conv1d, conv1dOutputLength, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
+import { add, conv1d, conv1dOutputLength, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mul, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
 import { encoderBlocks } from './trunk.ts';
 import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
-import { EncoderInputError, cumulativeCounts, type AudioEncoderInput, type EncoderOutput, type ModalityEncoder } from './types.ts';
+import { EncoderInputError, cumulativeCounts, type AudioEncoderInput, type SpecMask, type EncoderOutput, type ModalityEncoder } from './types.ts';
 
 /** A Conv1d layer over packed sequences (weight [out, in, K] like PyTorch). */
 export class Conv1d extends Module {
@@ -139,7 +139,36 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
       inputs.map((a) => a.samples),
       this.mel,
     );
-    return this.forwardMel(mel, frames);
+    return this.forwardMel(mel, frames, this.training ? inputs.map((a) => a.specMask) : undefined);
+  }
+
+  /**
+   * SpecAugment: a 0/1 mask [Σ frames, C] zeroing each clip's drawn frequency bands and
+   * time spans, or null when no clip has masks. Built on the host (a few KB per clip) and
+   * applied with one elementwise multiply, so the backward is the same mask.
+   */
+  private specAugmentMask(frames: readonly number[], masks: ReadonlyArray<SpecMask | undefined>, C: number): Tensor | null {
+    if (!masks.some((m) => m && (m.freq.length || m.time.length))) return null;
+    const total = frames.reduce((a, b) => a + b, 0);
+    const m = new Float32Array(total * C).fill(1);
+    let f0 = 0;
+    frames.forEach((n, i) => {
+      const sm = masks[i];
+      if (sm) {
+        for (const { at, width } of sm.freq) {
+          const w = Math.min(width, C);
+          const c0 = Math.floor(at * (C - w + 1));
+          for (let f = f0; f < f0 + n; f++) m.fill(0, f * C + c0, f * C + c0 + w);
+        }
+        for (const { at, width } of sm.time) {
+          const w = Math.min(width, Math.floor(sm.timeFraction * n));
+          const t0 = f0 + Math.floor(at * (n - w + 1));
+          m.fill(0, t0 * C, (t0 + w) * C);
+        }
+      }
+      f0 += n;
+    });
+    return Tensor.fromArray(m, [total, C]);
   }
 
   private dctMatrix: Tensor | null = null;
@@ -180,10 +209,16 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     return x;
   }
 
-  /** The encoder after the front end: log-mel rows [Σ frames, nMels] of clips with `frames` frames each. */
-  forwardMel(mel: Tensor, frames: readonly number[]): EncoderOutput {
+  /**
+   * The encoder after the front end: log-mel rows [Σ frames, nMels] of clips with `frames`
+   * frames each; `specMasks[i]` (training only) masks clip i's features.
+   */
+  forwardMel(mel: Tensor, frames: readonly number[], specMasks?: ReadonlyArray<SpecMask | undefined>): EncoderOutput {
     const cu0 = cumulativeCounts(frames);
-    let x = gelu(this.conv1.forward(this.features(mel, frames), cu0));
+    let feats = this.features(mel, frames);
+    const mask = specMasks ? this.specAugmentMask(frames, specMasks, this.config.mfcc || this.config.nMels) : null;
+    if (mask) feats = mul(feats, mask);
+    let x = gelu(this.conv1.forward(feats, cu0));
     const cu1 = cumulativeCounts(frames.map((f) => this.conv1.outputLength(f)));
     x = gelu(this.conv2.forward(x, cu1));
     const counts = frames.map((f) => this.conv2.outputLength(this.conv1.outputLength(f)));

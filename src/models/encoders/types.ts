@@ -17,6 +17,7 @@
 //      Data-parallel ranks then issue the same collectives whether or not they had data
 //      of that modality, and never hang on a missing one.
 
+import type { SpecMask } from '../../data/multimodal/media.ts';
 import type { Tensor } from '../../tensor/tensor.ts';
 import type { Module } from '../../nn/module.ts';
 import { mulScalar, sum } from '../../ops/index.ts';
@@ -37,7 +38,11 @@ export interface AudioEncoderInput {
   samples: Float32Array;
   /** Samples per second; when given it must equal the encoder's sampleRate (no resampling). */
   sampleRate?: number;
+  /** Training-time SpecAugment masks (data/multimodal/augment.ts); ignored in eval mode. */
+  specMask?: SpecMask;
 }
+
+export type { SpecMask };
 
 /** What `encode` and `dummy` return. */
 export interface EncoderOutput {
