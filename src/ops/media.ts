@@ -2,4 +2,5 @@
 // log-mel audio front end (one export line in ./index.ts).
 export * from './patch.ts';
 export * from './conv1d.ts';
+export * from './conv2d.ts';
 export * from './melspec.ts';

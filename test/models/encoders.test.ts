@@ -187,6 +187,25 @@ describe('audio encoder', () => {
     plain.dispose();
   });
 
+  it('conv2d stem: same token counts as the conv1d stem; gradients reach every parameter and match finite differences', async () => {
+    const enc = new W.AudioEncoder({ ...AUDIO, stem: 'conv2d', convChannels: 4 });
+    const names = enc.namedParameters().map(([n]) => n);
+    for (const n of ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'stem_proj.weight', 'stem_proj.bias']) expect(names).toContain(n);
+    // 16 mel bins → 8 → 4 after the two frequency strides; 4 bins × 4 channels feed stem_proj.
+    expect(enc.namedParameters().find(([n]) => n === 'stem_proj.weight')![1].shape).toEqual([16, 16]);
+    const clips = [clip(16000, 1), clip(4321, 2), clip(201, 4)];
+    expect(clips.map((c) => enc.tokenCount(c))).toEqual([50, 14, 1]);
+    const out = W.noGrad(() => enc.encode(clips));
+    expect(out.embeddings.shape).toEqual([65, 16]);
+    await checkGradients(enc, [clip(3200, 5), clip(1999, 6)], [
+      ['conv1.weight', 4],
+      ['conv2.weight', 50],
+      ['stem_proj.weight', 37],
+      ['blocks.0.attn.v_proj.weight', 30],
+    ]);
+    enc.dispose();
+  });
+
   it('specAugment masks zero the drawn mel bands and frames in training, and are ignored in eval mode', async () => {
     const enc = new W.AudioEncoder(AUDIO);
     const plain = [clip(3200, 21), clip(2000, 22)];

@@ -87,3 +87,37 @@ export function unfold1d(x: ND, k: number, stride: number, padding: number, cu: 
   }
   return new ND([tout, c * k], Float64Array.from(rows));
 }
+
+/**
+ * Conv2d of packed sequences of [F, Cin] maps: x [T, F·Cin] rows (frequency-major,
+ * channels inner), weight [Cout, Cin, Kt, Kf]; each sequence of `cu` is zero-padded by
+ * pt frames at both ends on its own, every frame by pf bins → [T_out, F_out·Cout].
+ */
+export function conv2d(x: ND, weight: ND, bias: ND | null, F: number, stride: [number, number], padding: [number, number], cu: number[]): ND {
+  const [cout, cin, kt, kf] = weight.shape;
+  const [st, sf] = stride;
+  const [pt, pf] = padding;
+  const fout = Math.floor((F + 2 * pf - kf) / sf) + 1;
+  const rows: number[] = [];
+  let nrows = 0;
+  for (let s = 0; s + 1 < cu.length; s++) {
+    const start = cu[s];
+    const len = cu[s + 1] - cu[s];
+    const lout = Math.floor((len + 2 * pt - kt) / st) + 1;
+    for (let t = 0; t < lout; t++, nrows++)
+      for (let fo = 0; fo < fout; fo++)
+        for (let o = 0; o < cout; o++) {
+          let acc = bias ? bias.data[o] : 0;
+          for (let c = 0; c < cin; c++)
+            for (let dt = 0; dt < kt; dt++)
+              for (let df = 0; df < kf; df++) {
+                const ti = t * st - pt + dt;
+                const fi = fo * sf - pf + df;
+                if (ti < 0 || ti >= len || fi < 0 || fi >= F) continue;
+                acc += weight.data[((o * cin + c) * kt + dt) * kf + df] * x.data[(start + ti) * F * cin + fi * cin + c];
+              }
+          rows.push(acc);
+        }
+  }
+  return new ND([nrows, fout * cout], Float64Array.from(rows));
+}

@@ -1,9 +1,10 @@
 // Whisper-style audio encoder:
 //   clips (16 kHz mono host samples) → log-mel [frames, nMels] on the GPU (ops/melspec.ts,
-//   no gradient) → conv1d(k3, pad 1) → GELU → conv1d(k3, stride 2, pad 1) → GELU
-//   (ops/conv1d.ts, each clip convolved on its own) → + learned positions (restarting at
-//   0 in every clip) → blocks (bidirectional, no RoPE, one document per clip) → final
-//   norm → rows [Σ tokens, dim].
+//   no gradient) → stem: conv1d(k3, pad 1) → GELU → conv1d(k3, stride 2, pad 1) → GELU
+//   (ops/conv1d.ts, each clip convolved on its own), or with `stem: conv2d` two 3×3
+//   convs over (time, mel) and a linear map (ops/conv2d.ts) → + learned positions
+//   (restarting at 0 in every clip) → blocks (bidirectional, no RoPE, one document per
+//   clip) → final norm → rows [Σ tokens, dim].
 // A clip of n samples has ⌊n / hop⌋ frames and ⌈frames / 2⌉ tokens: 1 s → 100 → 50.
 
 import { Tensor } from '../../tensor/tensor.ts';
@@ -11,9 +12,10 @@ import { keep } from '../../tensor/scope.ts';
 import { Module, ModuleList } from '../../nn/module.ts';
 import { makeNorm, type LayerNorm, type RMSNorm } from '../../nn/norm.ts';
 import { TransformerBlock } from '../../nn/block.ts';
+import { Linear } from '../../nn/linear.ts';
 import type { SequenceLayout } from '../../nn/attention.ts';
 import { Generator, zeros } from '../../ops/creation.ts';
-import { add, conv1d, conv1dOutputLength, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mul, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
+import { add, conv1d, conv1dOutputLength, conv2d, conv2dOutputFreq, embedding, gelu, indexSelect, logMelFromClips, matmul, melMinSamples, mul, mulScalar, sub, type MelSpecOptions } from '../../ops/index.ts';
 import { registerEncoder } from '../registry.ts';
 import { encoderBlocks } from './trunk.ts';
 import { AudioEncoderSchema, parseEncoderConfig, type AudioEncoderConfig, type AudioEncoderConfigInput } from './schema.ts';
@@ -47,11 +49,52 @@ export class Conv1d extends Module {
   }
 }
 
+/**
+ * A Conv2d layer over packed sequences of [F, C_in] frames (weight [out, in, Kt, Kf], H =
+ * time, W = frequency; PyTorch's default init), padding Kt/2, Kf/2 ("same" before stride).
+ */
+export class Conv2d extends Module {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: readonly [number, number],
+    readonly stride: readonly [number, number],
+    generator: Generator,
+  ) {
+    super();
+    const bound = 1 / Math.sqrt(inChannels * kernel[0] * kernel[1]);
+    this.param('weight', generator.uniform([outChannels, inChannels, kernel[0], kernel[1]], -bound, bound));
+    this.param('bias', generator.uniform([outChannels], -bound, bound));
+  }
+
+  get padding(): [number, number] {
+    return [Math.floor(this.kernel[0] / 2), Math.floor(this.kernel[1] / 2)];
+  }
+
+  /** x [T, F·in] packed sequences with boundaries `cuSeqlens` → [T_out, F_out·out]. */
+  forward(x: Tensor, freq: number, cuSeqlens: readonly number[]): Tensor {
+    return conv2d(x, this.getParam('weight'), this.getParam('bias'), { freq, stride: this.stride, padding: this.padding, cuSeqlens });
+  }
+
+  outputLength(len: number): number {
+    return conv1dOutputLength(len, this.kernel[0], this.stride[0], this.padding[0]);
+  }
+
+  outputFreq(freq: number): number {
+    return conv2dOutputFreq(freq, this.kernel[1], this.stride[1], this.padding[1]);
+  }
+}
+
+/** The stem's two convolutions: Conv1d (Whisper) or Conv2d (Conformer-style) layers. */
+type StemConv = Conv1d | Conv2d;
+
 export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoderInput> {
   readonly modality = 'audio';
   readonly config: AudioEncoderConfig;
-  readonly conv1: Conv1d;
-  readonly conv2: Conv1d;
+  readonly conv1: StemConv;
+  readonly conv2: StemConv;
+  /** conv2d stem only: [mel/4 · channels] → dim. */
+  readonly stemProj: Linear | null = null;
   readonly blocks: ModuleList<TransformerBlock>;
   readonly norm: RMSNorm | LayerNorm;
   /** Options of the log-mel front end. */
@@ -76,8 +119,16 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
       logNorm: c.logNorm,
     };
     const gen = new Generator(c.seed);
-    this.conv1 = this.child('conv1', new Conv1d(c.mfcc || c.nMels, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
-    this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
+    const feats = c.mfcc || c.nMels;
+    if (c.stem === 'conv2d') {
+      const conv1 = (this.conv1 = this.child('conv1', new Conv2d(1, c.convChannels, [3, 3], [1, 2], gen)));
+      const conv2 = (this.conv2 = this.child('conv2', new Conv2d(c.convChannels, c.convChannels, [3, 3], [2, 2], gen)));
+      const bins = conv2.outputFreq(conv1.outputFreq(feats));
+      this.stemProj = this.child('stem_proj', new Linear(bins * c.convChannels, c.dim, { generator: gen }));
+    } else {
+      this.conv1 = this.child('conv1', new Conv1d(feats, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
+      this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
+    }
     this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
     this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));
     this.blocks = this.child('blocks', encoderBlocks(c, gen));
@@ -218,9 +269,17 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     let feats = this.features(mel, frames);
     const mask = specMasks ? this.specAugmentMask(frames, specMasks, this.config.mfcc || this.config.nMels) : null;
     if (mask) feats = mul(feats, mask);
-    let x = gelu(this.conv1.forward(feats, cu0));
     const cu1 = cumulativeCounts(frames.map((f) => this.conv1.outputLength(f)));
-    x = gelu(this.conv2.forward(x, cu1));
+    let x: Tensor;
+    if (this.conv1 instanceof Conv2d && this.conv2 instanceof Conv2d) {
+      const bins = this.config.mfcc || this.config.nMels;
+      x = gelu(this.conv1.forward(feats, bins, cu0));
+      x = gelu(this.conv2.forward(x, this.conv1.outputFreq(bins), cu1));
+      x = this.stemProj!.forward(x);
+    } else {
+      x = gelu((this.conv1 as Conv1d).forward(feats, cu0));
+      x = gelu((this.conv2 as Conv1d).forward(x, cu1));
+    }
     const counts = frames.map((f) => this.conv2.outputLength(this.conv1.outputLength(f)));
     const total = counts.reduce((a, b) => a + b, 0);
     const pos = new Int32Array(total);

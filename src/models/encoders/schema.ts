@@ -52,7 +52,17 @@ export interface AudioEncoderConfig extends EncoderTrunkConfig {
   mfcc: number;
   /** Subtract each clip's mean feature vector (cepstral mean normalisation: channel and speaker offsets). */
   cmn: boolean;
-  /** Output channels of the first conv (the second outputs dim). */
+  /**
+   * The convolutional front end, both halving the frame rate (1 s → 50 tokens):
+   * - 'conv1d' (Whisper): conv1d k3 → GELU → conv1d k3 stride 2 → GELU, mixing all mel
+   *   bins at once.
+   * - 'conv2d' (Conformer-style subsampling): two 3×3 convs over (time, mel) with
+   *   `convChannels` channels, stride (1, 2) then (2, 2), GELU after each, then a linear
+   *   map of the [mel/4, channels] frame to dim. Its filters slide along the mel axis, so
+   *   a formant or pitch pattern is recognised wherever it sits: less speaker-specific.
+   */
+  stem: 'conv1d' | 'conv2d';
+  /** Output channels of the first conv (conv1d stem; the second outputs dim) or of both 2-D convs. */
   convChannels: number;
   /** Longest clip in seconds: sizes the learned position table. */
   maxSeconds: number;
@@ -136,6 +146,7 @@ export const AudioEncoderSchema = z
     logNorm: z.enum(['whisper', 'none']).default('whisper'),
     mfcc: z.number().int().min(0).default(0),
     cmn: z.boolean().default(false),
+    stem: z.enum(['conv1d', 'conv2d']).default('conv1d'),
     convChannels: positiveInt.optional(),
     maxSeconds: z.number().positive().default(30),
     ...trunk,
@@ -143,7 +154,7 @@ export const AudioEncoderSchema = z
   .strict()
   .transform((c): AudioEncoderConfig => {
     const { type: _type, ...rest } = c;
-    return trunkDefaults({ ...rest, winLength: c.winLength ?? c.nFft, convChannels: c.convChannels ?? c.dim });
+    return trunkDefaults({ ...rest, winLength: c.winLength ?? c.nFft, convChannels: c.convChannels ?? (c.stem === 'conv2d' ? 16 : c.dim) });
   })
   .superRefine((c, ctx) => {
     checkTrunk(c, ctx);
