@@ -15,8 +15,21 @@ import { describe, sameSignature, type Signature } from './ops.ts';
 /** dst ⊕= src over equal-length byte views (a reduction applied as data lands). */
 export type ReduceFn = (dst: Uint8Array, src: Uint8Array) => void;
 
+/**
+ * A receive whose memory is chosen when its first fragment arrives: `bind()`
+ * returns exactly `length` bytes then (a slot from a reused pool, so only
+ * what is actually in flight is touched and the slots stay cache-warm).
+ */
+export interface LateDest {
+  readonly length: number;
+  bind(): Uint8Array;
+}
+
 interface Posted {
-  dest: Uint8Array;
+  /** Null until a LateDest is bound. */
+  dest: Uint8Array | null;
+  size: number;
+  bind?: () => Uint8Array;
   /** Set for a reducing receive: incoming bytes are combined into dest instead of overwriting it. */
   reduce?: ReduceFn;
   filled: number;
@@ -46,13 +59,20 @@ export interface RouterHooks {
   onControl(src: number, body: unknown): void;
 }
 
+/** Early-fragment buffers kept for reuse per process. */
+const EARLY_POOL_BYTES = 32 * 1024 * 1024;
+/** Fragments at least this large get pooled buffers, in multiples of it. */
+const POOL_MIN = 64 * 1024;
+
 const key = (type: number, src: number, group: number, seq: number, step: number, aux: number) =>
   `${type}|${src}|${group}|${seq}|${step}|${aux}`;
 const seqKey = (group: number, seq: number) => `${group}|${seq}`;
 
+const destOf = (p: Posted): Uint8Array => p.dest ?? (p.dest = p.bind!());
+
 function deliver(p: Posted, offset: number, data: Uint8Array): void {
-  if (p.reduce) p.reduce(p.dest.subarray(offset, offset + data.length), data);
-  else p.dest.set(data, offset);
+  if (p.reduce) p.reduce(destOf(p).subarray(offset, offset + data.length), data);
+  else destOf(p).set(data, offset);
 }
 
 export class Router implements FrameSink {
@@ -65,6 +85,9 @@ export class Router implements FrameSink {
   private readonly links = new Map<number, Link>();
   private discard = new Uint8Array(0);
   private readonly paused = new Set<number>();
+  /** Recycled early-fragment buffers by length (at most EARLY_POOL_BYTES in all). */
+  private readonly earlyPool = new Map<number, ArrayBuffer[]>();
+  private earlyPooled = 0;
   /** Per-peer landing buffer for reducing receives (one fragment at a time per link). */
   private readonly staging = new Map<number, Uint8Array>();
 
@@ -98,22 +121,22 @@ export class Router implements FrameSink {
     const k = key(h.type, src, h.group, h.seq, h.step, h.type === FrameType.P2P ? h.aux : 0);
     const p = this.posted.get(k);
     if (p) {
-      if (h.total !== p.dest.length) {
+      if (h.total !== p.size) {
         this.posted.delete(k);
-        p.reject(this.sizeMismatch(h, src, p.dest.length));
+        p.reject(this.sizeMismatch(h, src, p.size));
         return this.scratch(h.length);
       }
       // A reducing receive lands in a reused per-link buffer (cache-warm, no
       // allocation) and is folded into dest as soon as the fragment is in.
       if (p.reduce) return this.stage(src, h.length);
-      return p.dest.subarray(h.offset, h.offset + h.length);
+      return destOf(p).subarray(h.offset, h.offset + h.length);
     }
     let e = this.early.get(k);
     if (!e) {
       e = { src, total: h.total, received: 0, frags: [] };
       this.early.set(k, e);
     }
-    const data = Buffer.allocUnsafeSlow(h.length);
+    const data = this.earlyBuffer(h.length);
     e.frags.push({ offset: h.offset, data });
     const held = (this.earlyBytes.get(src) ?? 0) + h.length;
     this.earlyBytes.set(src, held);
@@ -140,10 +163,10 @@ export class Router implements FrameSink {
     const p = this.posted.get(k);
     if (!p) return;
     if (!e) {
-      if (p.reduce) p.reduce(p.dest.subarray(h.offset, h.offset + h.length), this.stage(link.peerRank, h.length));
+      if (p.reduce) p.reduce(destOf(p).subarray(h.offset, h.offset + h.length), this.stage(link.peerRank, h.length));
       p.filled += h.length;
     }
-    if (p.filled >= p.dest.length) {
+    if (p.filled >= p.size) {
       this.posted.delete(k);
       p.resolve();
     }
@@ -173,20 +196,26 @@ export class Router implements FrameSink {
   /**
    * Posts a receive of exactly dest.length bytes; resolves once they have all
    * arrived. With `reduce`, incoming bytes are combined into dest (dest ⊕= data)
-   * fragment by fragment as they land, instead of overwriting it.
+   * fragment by fragment as they land, instead of overwriting it. A LateDest
+   * (no `reduce`) is bound to memory when the first fragment arrives.
    */
-  recv(type: FrameType, src: number, group: number, seq: number, step: number, aux: number, dest: Uint8Array, owner: number, reduce?: ReduceFn): Promise<void> {
+  recv(type: FrameType, src: number, group: number, seq: number, step: number, aux: number, dest: Uint8Array | LateDest, owner: number, reduce?: ReduceFn): Promise<void> {
     const k = key(type, src, group, seq, step, type === FrameType.P2P ? aux : 0);
     return new Promise<void>((resolve, reject) => {
       if (this.posted.has(k)) {
         reject(new Error(`internal: duplicate receive posted for ${k}`));
         return;
       }
-      const p: Posted = { dest, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
+      const late = !(dest instanceof Uint8Array);
+      if (late && reduce) {
+        reject(new Error('internal: a reducing receive needs its destination up front'));
+        return;
+      }
+      const p: Posted = late ? { dest: null, size: dest.length, bind: () => dest.bind(), filled: 0, src, owner, resolve, reject } : { dest, size: dest.length, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
       const e = this.early.get(k);
       if (e) {
         if (e.total !== dest.length) {
-          this.dropEarly(k, e);
+          this.dropEarly(k, e, false); // a fragment may still be landing: not reused
           reject(this.sizeMismatch({ type, group, seq, total: e.total, aux } as FrameHeader, src, dest.length));
           return;
         }
@@ -227,8 +256,30 @@ export class Router implements FrameSink {
     return [...s].sort((a, b) => a - b);
   }
 
-  private dropEarly(k: string, e: Early): void {
+  /**
+   * Memory for an early fragment. Back-to-back collectives make early data
+   * routine (a rank that finished op i starts sending op i+1 to one still
+   * finishing op i), so fragment buffers are recycled: fresh ones cost a page
+   * fault per 4 KiB (the kernel zero-fills them) on top of the copy out.
+   */
+  private earlyBuffer(n: number): Uint8Array {
+    if (n < POOL_MIN) return Buffer.allocUnsafeSlow(n);
+    const cap = Math.ceil(n / POOL_MIN) * POOL_MIN; // chunks differ by a few elements: one size class
+    const b = this.earlyPool.get(cap)?.pop();
+    if (b !== undefined) this.earlyPooled -= cap;
+    return new Uint8Array(b ?? new ArrayBuffer(cap), 0, n);
+  }
+
+  private dropEarly(k: string, e: Early, recycle = true): void {
     this.early.delete(k);
+    for (const f of recycle ? e.frags : []) {
+      const cap = f.data.buffer.byteLength;
+      if (f.data.length < POOL_MIN || this.earlyPooled + cap > EARLY_POOL_BYTES) continue;
+      let list = this.earlyPool.get(cap);
+      if (!list) this.earlyPool.set(cap, (list = []));
+      list.push(f.data.buffer as ArrayBuffer);
+      this.earlyPooled += cap;
+    }
     const held = (this.earlyBytes.get(e.src) ?? 0) - e.frags.reduce((a, f) => a + f.data.length, 0);
     this.earlyBytes.set(e.src, held);
     if (held <= this.earlyBudget / 2 && this.paused.delete(e.src)) this.links.get(e.src)?.resume();

@@ -1,6 +1,8 @@
 // What an algorithm sees of the communicator: its rank in the group, the
 // group size, and tagged send/recv to other group ranks. Everything else
 // (matching, timeouts, failures) lives below this line.
+import type { LateDest } from '../router.ts';
+
 export interface AlgoCtx {
   readonly rank: number;
   readonly size: number;
@@ -10,8 +12,9 @@ export interface AlgoCtx {
   /**
    * Receives exactly dest.length bytes tagged `step` from `peer`. With `reduce`,
    * each fragment is combined into dest (dest ⊕= fragment) the moment it lands.
+   * A LateDest gets its memory when the first fragment arrives.
    */
-  recv(peer: number, step: number, dest: Uint8Array, reduce?: (dst: Uint8Array, src: Uint8Array) => void): Promise<void>;
+  recv(peer: number, step: number, dest: Uint8Array | LateDest, reduce?: (dst: Uint8Array, src: Uint8Array) => void): Promise<void>;
 }
 
 export const mod = (a: number, n: number) => ((a % n) + n) % n;

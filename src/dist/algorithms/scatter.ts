@@ -12,8 +12,9 @@
 // copies it, so every rank ends with bit-identical results, run after run.
 //
 // Landing: the n−1 peers' copies of segment r land (kernel → memory, no
-// user-space copy on TCP/WebSocket) in a landing area of (n−1) segments,
-// reused across calls. For sums of float32/float64/int32 it is WebAssembly
+// user-space copy on TCP/WebSocket) in chunk-sized slots of a landing area
+// reused across calls, each slot picked when the chunk starts arriving and
+// freed once it is reduced (so the slots in use stay few and cache-warm). For sums of float32/float64/int32 it is WebAssembly
 // memory (simd.ts, SimdArena): once a chunk has arrived from every peer, each
 // 64 KiB block of it costs one copy of this rank's data in, n−1 SIMD adds
 // reading the peers' bytes where they landed, and one copy of the result out.
@@ -78,13 +79,22 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   const [, oe] = segment(count, n, r);
   const segBytes = (oe - os) * es;
   const kind = simdKindOf(dtype, op);
-  const landing = segBytes > 0 ? takeLanding((n - 1) * segBytes, kind !== null) : null;
-  /** Landing offset of peer order[k]'s chunk c. */
-  const at = (k: number, c: number) => k * segBytes + range(r, c)[0] - os * es;
-  const slot = (k: number, c: number) => {
-    const [a, b] = range(r, c);
-    const o = k * segBytes + a - os * es;
-    return landing!.arena !== null ? landing!.arena.view(o, b - a) : landing!.plain.subarray(o, o + b - a);
+  // Landing slots of one chunk each, bound when a chunk's first fragment
+  // arrives and freed once the chunk is reduced: the most recently freed slot
+  // is reused first, so the memory touched (and kept cache-warm) is what is
+  // actually in flight, not (n−1) segments. Up to (n−1)·C slots may be live
+  // when peers run far apart, so that many are reserved.
+  const slotBytes = Math.ceil((oe - os) / C) * es;
+  const landing = segBytes > 0 ? takeLanding((n - 1) * C * slotBytes, kind !== null) : null;
+  const free: number[] = [];
+  let fresh = 0;
+  /** Slot index bound to (peer order[k], chunk c), or -1. */
+  const bound = new Int32Array((n - 1) * C).fill(-1);
+  const view = (i: number, len: number) => (landing!.arena !== null ? landing!.arena.view(i * slotBytes, len) : landing!.plain.subarray(i * slotBytes, i * slotBytes + len));
+  const bind = (k: number, c: number, len: number) => {
+    const i = free.length > 0 ? free.pop()! : fresh++;
+    bound[k * C + c] = i;
+    return view(i, len);
   };
   const fold = (dst: Uint8Array, src: Uint8Array) => reduceInto(dtype, op, dst, src);
 
@@ -92,7 +102,7 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   const rs = order.map((p, k) =>
     Array.from({ length: C }, (_, c) => {
       const [a, b] = range(r, c);
-      return quiet(a === b ? ctx.recv(p, c, buf.subarray(a, b)) : ctx.recv(p, c, slot(k, c)));
+      return quiet(a === b ? ctx.recv(p, c, buf.subarray(a, b)) : ctx.recv(p, c, { length: b - a, bind: () => bind(k, c, b - a) }));
     }),
   );
   const ag = order.flatMap((p) =>
@@ -115,8 +125,9 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
     for (let k = 0; k < n - 1; k++) await rs[k]![c];
     if (d.length > 0) {
       const arena = landing!.arena;
-      if (arena !== null && kind !== null) arena.sumInto(kind, d, order.map((_, k) => at(k, c)));
-      else for (let k = 0; k < n - 1; k++) fold(d, slot(k, c));
+      if (arena !== null && kind !== null) arena.sumInto(kind, d, order.map((_, k) => bound[k * C + c]! * slotBytes));
+      else for (let k = 0; k < n - 1; k++) fold(d, view(bound[k * C + c]!, d.length));
+      for (let k = n - 2; k >= 0; k--) free.push(bound[k * C + c]!);
     }
     if (op === 'avg') scaleInto(dtype, d, n);
     await Promise.all(order.map((p) => ctx.send(p, C + c, d)));
