@@ -5,6 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createTransport } from '../../transports/index.ts';
 import { DEFAULTS, type Link, type MessageHeader, type Transport, type TransportName } from '../../transports/types.ts';
+import { LARGE_CHUNK_BYTES } from './algorithms/context.ts';
 import type { AllReduceAlgo } from './algorithms/select.ts';
 import { DistError, DistTimeoutError, PeerFailureError } from './errors.ts';
 import { Router } from './router.ts';
@@ -119,8 +120,9 @@ export class Comm {
         secret: this.opts.secret,
         sink: this.router,
         host: this.opts.host,
-        chunkBytes: this.chunkBytes,
-        maxFrame: Math.max(DEFAULTS.maxFrame, this.chunkBytes + 4096),
+        // Frames as large as the largest pipelining chunk: algorithms cut messages into chunks themselves.
+        chunkBytes: Math.max(this.chunkBytes, LARGE_CHUNK_BYTES),
+        maxFrame: Math.max(DEFAULTS.maxFrame, this.chunkBytes + 4096, LARGE_CHUNK_BYTES + 4096),
         heartbeatMs: this.opts.heartbeatMs,
         livenessMs: this.opts.livenessMs,
         log: this.log,

@@ -27,6 +27,23 @@ export function segment(count: number, n: number, i: number): [number, number] {
   return [Math.floor((i * count) / n), Math.floor(((i + 1) * count) / n)];
 }
 
+/**
+ * Largest pipelining chunk for large messages (the links' frame size, so a
+ * chunk still travels as one frame). Each chunk is a message with a fixed
+ * cost (a frame, promises, wake-ups of both ranks): measured at 4 ranks on
+ * 2 cores, 64 MiB all-reduces used ~17% less CPU with 4 MiB chunks than with 1 MiB.
+ */
+export const LARGE_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Chunk size for a segment of `segBytes`: `chunkBytes`, or larger for large
+ * segments (up to LARGE_CHUNK_BYTES) while every segment still has at least
+ * `minChunks` chunks to pipeline. The same on every rank.
+ */
+export function pipelineChunk(segBytes: number, chunkBytes: number, minChunks = 4): number {
+  return Math.max(chunkBytes, Math.min(LARGE_CHUNK_BYTES, Math.floor(segBytes / minChunks)));
+}
+
 /** Chunks per segment so that no chunk exceeds chunkBytes (same on every rank). */
 export function chunksFor(maxSegBytes: number, chunkBytes: number): number {
   return Math.max(1, Math.ceil(maxSegBytes / chunkBytes));

@@ -26,7 +26,7 @@
 // received all of our segment-p bytes, i.e. after they left our buffer.
 import { reduceInto, scaleInto, simdKindOf, type DType, type ReduceOp } from '../dtype.ts';
 import { SimdArena } from '../simd.ts';
-import { chunkOf, chunksFor, mod, segment, type AlgoCtx } from './context.ts';
+import { chunkOf, chunksFor, mod, pipelineChunk, segment, type AlgoCtx } from './context.ts';
 
 /** Where peers' fragments land: WebAssembly memory (read in place by the SIMD sums) or a plain buffer. */
 type Landing = { arena: SimdArena; plain: null } | { arena: null; plain: Uint8Array };
@@ -68,7 +68,7 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
     const [a, b] = segment(count, n, i);
     maxSeg = Math.max(maxSeg, b - a);
   }
-  const C = chunksFor(maxSeg * es, ctx.chunkBytes);
+  const C = chunksFor(maxSeg * es, pipelineChunk(maxSeg * es, ctx.chunkBytes));
   const range = (seg: number, c: number) => {
     const [s, e] = segment(count, n, seg);
     return chunkOf(s, e, c, C, es);
