@@ -206,6 +206,20 @@ describe('audio encoder', () => {
     enc.dispose();
   });
 
+  it('stemStride 4 halves the tokens (1 s → 25) for both stems, and encode agrees with tokenCount', async () => {
+    for (const stem of ['conv1d', 'conv2d'] as const) {
+      const enc = new W.AudioEncoder({ ...AUDIO, stem, stemStride: 4 });
+      const clips = [clip(16000, 1), clip(4321, 2), clip(201, 4)];
+      expect(clips.map((c) => enc.tokenCount(c))).toEqual([25, 7, 1]);
+      const out = W.noGrad(() => enc.encode(clips));
+      expect(out.tokenCounts).toEqual([25, 7, 1]);
+      expect(out.embeddings.shape).toEqual([33, 16]);
+      expect(enc.maxTokens).toBe(50);
+      enc.dispose();
+    }
+    expect(() => new W.AudioEncoder({ ...AUDIO, stemStride: 0 })).toThrow(/stemStride/);
+  });
+
   it('specAugment masks zero the drawn mel bands and frames in training, and are ignored in eval mode', async () => {
     const enc = new W.AudioEncoder(AUDIO);
     const plain = [clip(3200, 21), clip(2000, 22)];

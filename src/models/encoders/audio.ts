@@ -122,12 +122,12 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     const feats = c.mfcc || c.nMels;
     if (c.stem === 'conv2d') {
       const conv1 = (this.conv1 = this.child('conv1', new Conv2d(1, c.convChannels, [3, 3], [1, 2], gen)));
-      const conv2 = (this.conv2 = this.child('conv2', new Conv2d(c.convChannels, c.convChannels, [3, 3], [2, 2], gen)));
+      const conv2 = (this.conv2 = this.child('conv2', new Conv2d(c.convChannels, c.convChannels, [c.stemStride + 1, 3], [c.stemStride, 2], gen)));
       const bins = conv2.outputFreq(conv1.outputFreq(feats));
       this.stemProj = this.child('stem_proj', new Linear(bins * c.convChannels, c.dim, { generator: gen }));
     } else {
       this.conv1 = this.child('conv1', new Conv1d(feats, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
-      this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, 3, { stride: 2, padding: 1, generator: gen, initStd: c.initStd }));
+      this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, c.stemStride + 1, { stride: c.stemStride, padding: Math.floor((c.stemStride + 1) / 2), generator: gen, initStd: c.initStd }));
     }
     this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
     this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));

@@ -62,6 +62,11 @@ export interface AudioEncoderConfig extends EncoderTrunkConfig {
    *   a formant or pitch pattern is recognised wherever it sits: less speaker-specific.
    */
   stem: 'conv1d' | 'conv2d';
+  /**
+   * Frames per token: the stem's second conv has this stride and a kernel one longer
+   * (2: Whisper's 50 tokens per second; 4: 25, half the audio tokens in the LLM).
+   */
+  stemStride: number;
   /** Output channels of the first conv (conv1d stem; the second outputs dim) or of both 2-D convs. */
   convChannels: number;
   /** Longest clip in seconds: sizes the learned position table. */
@@ -147,6 +152,7 @@ export const AudioEncoderSchema = z
     mfcc: z.number().int().min(0).default(0),
     cmn: z.boolean().default(false),
     stem: z.enum(['conv1d', 'conv2d']).default('conv1d'),
+    stemStride: z.number().int().min(1).max(8).default(2),
     convChannels: positiveInt.optional(),
     maxSeconds: z.number().positive().default(30),
     ...trunk,
