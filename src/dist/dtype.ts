@@ -93,10 +93,10 @@ const SIMD_MIN_BYTES = 512;
 
 /** dst ← dst ⊕ src, elementwise, over byte views of equal length. */
 export function reduceInto(d: DType, op: ReduceOp, dst: Uint8Array, src: Uint8Array): void {
-  const kind = SIMD_KIND[d];
-  if (simdSum && kind && (op === 'sum' || op === 'avg') && dst.length >= SIMD_MIN_BYTES) {
+  const kind = simdKindOf(d, op);
+  if (kind && dst.length >= SIMD_MIN_BYTES) {
     // Same results as the scalar loop: IEEE addition (f32 via f64 then rounding is exact), int32 wraps.
-    simdSum(kind, dst, src);
+    simdSum!(kind, dst, src); // non-null: simdKindOf returns null without it
     return;
   }
   const a = view(d, dst);

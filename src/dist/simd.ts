@@ -168,10 +168,15 @@ export class SimdArena {
     return true;
   }
 
+  /** The whole memory as bytes (re-taken after a grow detached the old buffer). */
+  private bytes(): Uint8Array {
+    if (this.u8.buffer !== this.ex.mem.buffer) this.u8 = new Uint8Array(this.ex.mem.buffer);
+    return this.u8;
+  }
+
   /** Landing bytes [at, at + n) as a view (valid until the next `reserve` that grows). */
   view(at: number, n: number): Uint8Array {
-    if (this.u8.buffer !== this.ex.mem.buffer) this.u8 = new Uint8Array(this.ex.mem.buffer);
-    return this.u8.subarray(ARENA_BASE + at, ARENA_BASE + at + n);
+    return this.bytes().subarray(ARENA_BASE + at, ARENA_BASE + at + n);
   }
 
   /**
@@ -181,8 +186,7 @@ export class SimdArena {
    */
   sumInto(kind: SimdKind, dst: Uint8Array, srcs: readonly number[]): void {
     const k = this.ex[kind];
-    if (this.u8.buffer !== this.ex.mem.buffer) this.u8 = new Uint8Array(this.ex.mem.buffer);
-    const mem = this.u8;
+    const mem = this.bytes();
     const n = dst.length;
     for (let o = 0; o < n; o += WINDOW) {
       const len = Math.min(WINDOW, n - o);

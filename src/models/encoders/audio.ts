@@ -119,7 +119,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
       logNorm: c.logNorm,
     };
     const gen = new Generator(c.seed);
-    const feats = c.mfcc || c.nMels;
+    const feats = this.featureChannels;
     if (c.stem === 'conv2d') {
       const conv1 = (this.conv1 = this.child('conv1', new Conv2d(1, c.convChannels, [3, 3], [1, 2], gen)));
       const conv2 = (this.conv2 = this.child('conv2', new Conv2d(c.convChannels, c.convChannels, [c.stemStride + 1, 3], [c.stemStride, 2], gen)));
@@ -129,7 +129,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
       this.conv1 = this.child('conv1', new Conv1d(feats, c.convChannels, 3, { padding: 1, generator: gen, initStd: c.initStd }));
       this.conv2 = this.child('conv2', new Conv1d(c.convChannels, c.dim, c.stemStride + 1, { stride: c.stemStride, padding: Math.floor((c.stemStride + 1) / 2), generator: gen, initStd: c.initStd }));
     }
-    this.maxTokens = this.conv2.outputLength(this.conv1.outputLength(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength)));
+    this.maxTokens = this.tokensOfFrames(Math.floor((c.maxSeconds * c.sampleRate) / c.hopLength));
     this.param('pos_embed', gen.normal([this.maxTokens, c.dim], 0, c.initStd));
     this.blocks = this.child('blocks', encoderBlocks(c, gen));
     this.norm = this.child('norm', makeNorm(c.norm, c.dim, c.normEps));
@@ -146,6 +146,16 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
   /** Smallest clip in samples (one frame; reflect padding needs more than nFft/2). */
   get minSamples(): number {
     return melMinSamples(this.mel);
+  }
+
+  /** Feature channels per frame the stem sees: cepstral coefficients or mel bins. */
+  get featureChannels(): number {
+    return this.config.mfcc || this.config.nMels;
+  }
+
+  /** Tokens the stem makes of a clip's `frames` mel frames. */
+  tokensOfFrames(frames: number): number {
+    return this.conv2.outputLength(this.conv1.outputLength(frames));
   }
 
   /** Mel frames of a clip of `samples` samples. */
@@ -167,7 +177,7 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
         `audio clip has ${n} samples; at least ${this.minSamples} are needed (${((1000 * this.minSamples) / c.sampleRate).toFixed(2)} ms at ${c.sampleRate} Hz)`,
       );
     }
-    const tokens = this.conv2.outputLength(this.conv1.outputLength(this.frameCount(n)));
+    const tokens = this.tokensOfFrames(this.frameCount(n));
     if (tokens > this.maxTokens) {
       throw new EncoderInputError(
         `audio clip of ${(n / c.sampleRate).toFixed(2)} s gives ${tokens} tokens, more than the ${this.maxTokens} positions of this encoder (config maxSeconds ${c.maxSeconds})`,
@@ -267,20 +277,10 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
   forwardMel(mel: Tensor, frames: readonly number[], specMasks?: ReadonlyArray<SpecMask | undefined>): EncoderOutput {
     const cu0 = cumulativeCounts(frames);
     let feats = this.features(mel, frames);
-    const mask = specMasks ? this.specAugmentMask(frames, specMasks, this.config.mfcc || this.config.nMels) : null;
+    const mask = specMasks ? this.specAugmentMask(frames, specMasks, this.featureChannels) : null;
     if (mask) feats = mul(feats, mask);
-    const cu1 = cumulativeCounts(frames.map((f) => this.conv1.outputLength(f)));
-    let x: Tensor;
-    if (this.conv1 instanceof Conv2d && this.conv2 instanceof Conv2d) {
-      const bins = this.config.mfcc || this.config.nMels;
-      x = gelu(this.conv1.forward(feats, bins, cu0));
-      x = gelu(this.conv2.forward(x, this.conv1.outputFreq(bins), cu1));
-      x = this.stemProj!.forward(x);
-    } else {
-      x = gelu((this.conv1 as Conv1d).forward(feats, cu0));
-      x = gelu((this.conv2 as Conv1d).forward(x, cu1));
-    }
-    const counts = frames.map((f) => this.conv2.outputLength(this.conv1.outputLength(f)));
+    let x = this.stem(feats, cu0, cumulativeCounts(frames.map((f) => this.conv1.outputLength(f))));
+    const counts = frames.map((f) => this.tokensOfFrames(f));
     const total = counts.reduce((a, b) => a + b, 0);
     const pos = new Int32Array(total);
     let k = 0;
@@ -295,6 +295,18 @@ export class AudioEncoder extends Module implements ModalityEncoder<AudioEncoder
     for (const block of this.blocks) x = block.forward(x, layout);
     x = this.norm.forward(x);
     return { embeddings: x, tokenCounts: counts, cuSeqlens };
+  }
+
+  /** The conv stem: features [Σ frames, C] → [Σ tokens, dim] (cu0 / cu1: frame and conv1 row boundaries). */
+  private stem(feats: Tensor, cu0: readonly number[], cu1: readonly number[]): Tensor {
+    const { conv1, conv2 } = this;
+    if (conv1 instanceof Conv2d && conv2 instanceof Conv2d) {
+      const bins = this.featureChannels;
+      const x = gelu(conv2.forward(gelu(conv1.forward(feats, bins, cu0)), conv1.outputFreq(bins), cu1));
+      return this.stemProj!.forward(x);
+    }
+    if (conv1 instanceof Conv1d && conv2 instanceof Conv1d) return gelu(conv2.forward(gelu(conv1.forward(feats, cu0)), cu1));
+    throw new Error('audio encoder: conv1 and conv2 must be the same kind of stem');
   }
 
   override dispose(): void {
