@@ -1,4 +1,4 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-write]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
@@ -31,20 +31,31 @@ interface Sample {
   coll: Coll;
   bytes: number;
   timeS: number | null;
+  /** CPU seconds (user + system) per operation, summed over all ranks. */
+  cpuS?: number | null;
+}
+/** One rank's CPU seconds per operation (every rank prints one; the orchestrator sums them). */
+interface CpuSample {
+  coll: Coll;
+  bytes: number;
+  cpuS: number;
 }
 
 const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : c === 'raw' || c === 'raw_onread' ? 1 : (n - 1) / n);
 const iterations = (bytes: number) => Math.max(3, Math.min(50, Math.floor((96 << 20) / Math.max(bytes, 1))));
 
 // ---------------- rank side ----------------
-async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>): Promise<number> {
+/** Wall seconds per op (the same on every rank) and this rank's CPU seconds per op. */
+async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>): Promise<{ timeS: number; cpuS: number }> {
   await op();
   await world.barrier();
   const it = iterations(bytes);
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < it; i++) await op();
   await world.barrier();
-  return (performance.now() - t0) / 1000 / it;
+  const c = process.cpuUsage(c0);
+  return { timeS: (performance.now() - t0) / 1000 / it, cpuS: (c.user + c.system) / 1e6 / it };
 }
 
 /**
@@ -106,7 +117,11 @@ async function rawRing(world: World, mode: 'data' | 'onread'): Promise<(bytes: n
 
 async function rankMain(world: World, spec: Spec): Promise<void> {
   const n = world.size;
-  const emit = (s: Sample) => world.rank === 0 && process.stdout.write(`SAMPLE ${JSON.stringify(s)}\n`);
+  const emit = (coll: Coll, bytes: number, t: { timeS: number; cpuS: number }) => {
+    if (world.rank === 0) process.stdout.write(`SAMPLE ${JSON.stringify({ coll, bytes, timeS: t.timeS } satisfies Sample)}\n`);
+    // Threads of one process (inproc) share one CPU clock: rank 0's is all of them.
+    if (isMainThread || world.rank === 0) process.stdout.write(`CPU ${JSON.stringify({ coll, bytes, cpuS: t.cpuS } satisfies CpuSample)}\n`);
+  };
   for (const coll of spec.colls) {
     const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : null;
     for (const size of spec.sizes) {
@@ -137,7 +152,7 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
         bytes = i.byteLength;
         op = () => world.allToAll(o, i);
       }
-      emit({ coll, bytes, timeS: await timeIt(world, bytes, op) });
+      emit(coll, bytes, await timeIt(world, bytes, op));
     }
   }
   await world.shutdown();
@@ -155,6 +170,23 @@ if (!isMainThread && (workerData as { commBench?: boolean })?.commBench) {
 }
 
 // ---------------- orchestration ----------------
+/** Gathers rank 0's SAMPLE lines and every rank's CPU lines into samples with summed CPU. */
+function sampleSink(): { line: (l: string) => void; samples: () => Sample[] } {
+  const samples: Sample[] = [];
+  const cpu = new Map<string, number>();
+  return {
+    line: (l) => {
+      if (l.startsWith('SAMPLE ')) samples.push(JSON.parse(l.slice(7)) as Sample);
+      else if (l.startsWith('CPU ')) {
+        const c = JSON.parse(l.slice(4)) as CpuSample;
+        const k = `${c.coll}|${c.bytes}`;
+        cpu.set(k, (cpu.get(k) ?? 0) + c.cpuS);
+      }
+    },
+    samples: () => samples.map((s) => ({ ...s, cpuS: cpu.get(`${s.coll}|${s.bytes}`) ?? null })),
+  };
+}
+
 function collect(onLine: (l: string) => void): (d: Buffer) => void {
   let buf = '';
   return (d) => {
@@ -171,7 +203,7 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
   const secret = randomBytes(32);
   const server = new StoreServer({ secret, log: () => {} });
   const store = await server.start();
-  const samples: Sample[] = [];
+  const sink = sampleSink();
   const procs = Array.from({ length: n }, (_, rank) => {
     // WEBOMNI_COMM_BENCH_NODE_ARGS: extra node flags for the rank processes (e.g. --cpu-prof).
     const extra = (process.env.WEBOMNI_COMM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -181,7 +213,7 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(n), WEBOMNI_STORE: store, WEBOMNI_JOB_SECRET: secret.toString('hex'), WEBOMNI_TRANSPORT: transport === 'raw' ? 'tcp' : transport, WEBOMNI_COMM_BENCH_SPEC: JSON.stringify(spec) },
     });
-    p.stdout!.on('data', collect((l) => l.startsWith('SAMPLE ') && samples.push(JSON.parse(l.slice(7)))));
+    p.stdout!.on('data', collect(sink.line));
     return p;
   });
   const codes = await Promise.all(procs.map((p) => new Promise<number | null>((r) => p.on('exit', r))));
@@ -192,7 +224,7 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
   }
   await server.close();
   if (codes.some((c) => c !== 0)) console.error(`[comm bench] ${transport} n=${n}: a rank exited with ${codes.join(',')}`);
-  return samples;
+  return sink.samples();
 }
 
 async function runThreads(n: number, spec: Spec): Promise<Sample[]> {
@@ -200,21 +232,21 @@ async function runThreads(n: number, spec: Spec): Promise<Sample[]> {
   const server = new StoreServer({ secret, log: () => {} });
   const store = await server.start();
   const fabric = createInProcFabric(n);
-  const samples: Sample[] = [];
+  const sink = sampleSink();
   const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); })`;
   await Promise.all(
     fabric.map(
       (ports, rank) =>
         new Promise<void>((resolve) => {
           const w = new Worker(boot, { eval: true, stdout: true, workerData: { commBench: true, rank, n, store, secret, ports, spec }, transferList: [...ports.values()] });
-          w.stdout.on('data', collect((l) => l.startsWith('SAMPLE ') && samples.push(JSON.parse(l.slice(7)))));
+          w.stdout.on('data', collect(sink.line));
           w.on('error', (e) => console.error(`[comm bench] inproc rank ${rank}: ${e.message}`));
           w.on('exit', () => resolve());
         }),
     ),
   );
   await server.close();
-  return samples;
+  return sink.samples();
 }
 
 async function freePort(): Promise<number> {
@@ -232,7 +264,7 @@ async function runGloo(n: number, sizes: number[], colls: readonly string[]): Pr
   const probe = spawn(py, ['-c', 'import torch.distributed as d; assert d.is_gloo_available()'], { stdio: 'ignore' });
   if ((await new Promise((r) => probe.on('exit', r))) !== 0) return 'PyTorch with Gloo not found (apt-get install python3-torch)';
   const port = await freePort();
-  const samples: Sample[] = [];
+  const sink = sampleSink();
   const procs = Array.from({ length: n }, (_, rank) => {
     const p = spawn(py, [fileURLToPath(new URL('./peers/gloo_comm.py', import.meta.url)), sizes.join(','), colls.join(',')], {
       detached: true,
@@ -241,8 +273,9 @@ async function runGloo(n: number, sizes: number[], colls: readonly string[]): Pr
     });
     p.stdout!.on('data', collect((l) => {
       if (!l.startsWith('{')) return;
-      const j = JSON.parse(l) as { coll: Coll; bytes: number; time_s: number | null };
-      samples.push({ coll: j.coll, bytes: j.bytes, timeS: j.time_s });
+      const j = JSON.parse(l) as { coll: Coll; bytes: number; time_s?: number | null; cpu_s?: number };
+      if (j.cpu_s !== undefined) sink.line(`CPU ${JSON.stringify({ coll: j.coll, bytes: j.bytes, cpuS: j.cpu_s } satisfies CpuSample)}`);
+      else sink.line(`SAMPLE ${JSON.stringify({ coll: j.coll, bytes: j.bytes, timeS: j.time_s ?? null } satisfies Sample)}`);
     }));
     return p;
   });
@@ -252,7 +285,7 @@ async function runGloo(n: number, sizes: number[], colls: readonly string[]): Pr
       process.kill(-p.pid!, 'SIGKILL');
     } catch {}
   }
-  return samples;
+  return sink.samples();
 }
 
 function human(b: number): string {
@@ -272,6 +305,7 @@ export async function run(args: string[]): Promise<void> {
   const colls = opt('colls', COLLS.join(',')).split(',') as (typeof COLLS)[number][];
   for (const c of colls) if (!COLLS.includes(c)) throw new Error(`unknown collective ${c} (${COLLS.join(', ')})`);
   const gloo = !args.includes('--no-gloo');
+  const raw = !args.includes('--no-raw');
   const { row, writeReport } = await import('./report.ts');
   const rows: ReturnType<typeof row>[] = [];
   const tables: Record<string, unknown>[] = [];
@@ -280,6 +314,7 @@ export async function run(args: string[]): Promise<void> {
     "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here",
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
+    'cpu ns/B = CPU time (user + system, summed over all ranks) per byte of bus traffic per rank (size × the busbw factor; raw: size): lower is better; with more ranks than cores the wall-clock figures are bound by this cost',
   ];
   const repeat = Math.max(1, Number(opt('repeat', '1')));
   if (repeat > 1) notes.push(`each figure is the median over ${repeat} rounds; every round runs raw, gloo and webomni back to back (the host is shared and loaded, so rounds differ)`);
@@ -291,28 +326,36 @@ export async function run(args: string[]): Promise<void> {
   for (const n of ranks) {
     // busbw samples per round: key = `${what}|${coll}|${size}` where what = raw, raw_onread, gloo or a transport
     const bw = new Map<string, number[]>();
-    const put = (what: string, coll: string, size: number, v: number | null) => {
-      if (v === null) return;
+    // CPU nanoseconds (all ranks together) per byte of bus traffic per rank, same keys:
+    // on an oversubscribed host the CPU cost per byte is steadier than the wall time.
+    const cpu = new Map<string, number[]>();
+    const add = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+    const put = (what: string, coll: string, size: number, s: Sample) => {
+      if (!s.timeS) return;
+      const busBytes = s.bytes * busFactor(s.coll, n);
       const k = `${what}|${coll}|${size}`;
-      bw.set(k, [...(bw.get(k) ?? []), v]);
+      add(bw, k, busBytes / s.timeS / 1e9);
+      if (s.cpuS) add(cpu, k, (s.cpuS * 1e9) / busBytes);
     };
     const sizeOf = (bytes: number) => ALL_SIZES.find((z) => same(z, bytes, n)) ?? bytes;
     for (let rep = 0; rep < repeat; rep++) {
       const round = repeat > 1 ? ` (round ${rep + 1}/${repeat})` : '';
-      console.log(`\n[comm bench] ${n} ranks${round}: raw node:net ring…`);
-      for (const s of await runProcesses(n, 'raw', { sizes, colls: ['raw', 'raw_onread'] })) put(s.coll, 'any', sizeOf(s.bytes), s.timeS ? s.bytes / s.timeS / 1e9 : null);
+      if (raw) {
+        console.log(`\n[comm bench] ${n} ranks${round}: raw node:net ring…`);
+        for (const s of await runProcesses(n, 'raw', { sizes, colls: ['raw', 'raw_onread'] })) put(s.coll, 'any', sizeOf(s.bytes), s);
+      }
       if (gloo) {
         console.log(`[comm bench] ${n} ranks${round}: gloo…`);
         const g = await runGloo(n, sizes, colls);
         if (typeof g === 'string') {
           console.log(`[comm bench] gloo peer skipped: ${g}`);
           if (!notes.includes(`gloo peer skipped: ${g}`)) notes.push(`gloo peer skipped: ${g}`);
-        } else for (const x of g) put('gloo', x.coll, sizeOf(x.bytes), x.timeS ? (x.bytes / x.timeS / 1e9) * busFactor(x.coll, n) : null);
+        } else for (const x of g) put('gloo', x.coll, sizeOf(x.bytes), x);
       }
       for (const transport of transports) {
         console.log(`[comm bench] ${n} ranks${round}: webomni over ${transport}…`);
         const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls }) : await runProcesses(n, transport, { sizes, colls });
-        for (const x of ours) put(transport, x.coll, sizeOf(x.bytes), x.timeS ? (x.bytes / x.timeS / 1e9) * busFactor(x.coll, n) : null);
+        for (const x of ours) put(transport, x.coll, sizeOf(x.bytes), x);
       }
     }
     for (const transport of transports) {
@@ -328,19 +371,25 @@ export async function run(args: string[]): Promise<void> {
           const rBus = median(bw.get(`raw|any|${size}`) ?? []);
           const roBus = median(bw.get(`raw_onread|any|${size}`) ?? []);
           const timeUs = algbw ? (size / algbw / 1e9) * 1e6 : null;
+          const cOurs = median(cpu.get(`${transport}|${coll}|${size}`) ?? []);
+          const cRaw = median(cpu.get(`raw_onread|any|${size}`) ?? []);
+          const cGloo = median(cpu.get(`gloo|${coll}|${size}`) ?? []);
           table.push({
             size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, glooBusbw: gBus,
+            cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
             ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(gBus).padStart(8)}`);
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
           if (coll === 'all_reduce' && size >= 16 << 20) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
+            rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
+            rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'gloo'.padStart(8)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }

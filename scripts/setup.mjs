@@ -2,7 +2,7 @@
 // Idempotent set-up run by `npm start` and `npm test` before anything else.
 // Plain JavaScript with no dependencies: it runs before node_modules exists.
 //
-//   node scripts/setup.mjs [--for start|test] [--no-install]
+//   node scripts/setup.mjs [--for start|test|bench] [--no-install]
 //
 // 1. npm dependencies: `npm install` when node_modules is missing or stale.
 // 2. A WebGPU adapter: probe Dawn in a child process; if none, and this is
@@ -10,7 +10,8 @@
 //    bookworm-backports (reusing the mirror already in apt's sources);
 //    otherwise print exactly what to install.
 // 3. Extra system packages some tests need (`--for test`): Chromium for the
-//    browser test.
+//    browser test, PyTorch for the parity tests; the benchmarks' peers
+//    (`--for bench`: PyTorch's Gloo and CPU baselines) need PyTorch too.
 // Each step is skipped quickly when already satisfied.
 
 import { spawnSync } from 'node:child_process';
@@ -172,16 +173,16 @@ if (!adapter) {
 if (!adapter.skipped) log(`WebGPU adapter: ${adapter.description || adapter.vendor} (${adapter.architecture || '?'})`);
 
 // ---------- 3. extra system packages for tests ----------
-if (purpose === 'test') {
+if (purpose === 'test' || purpose === 'bench') {
   const want = [];
-  if (!existsSync('/usr/lib/chromium/chromium') && !existsSync('/usr/bin/chromium')) want.push('chromium');
+  if (purpose === 'test' && !existsSync('/usr/lib/chromium/chromium') && !existsSync('/usr/bin/chromium')) want.push('chromium');
   // PyTorch (CPU) for the parity tests and the Gloo/CPU benchmark peers.
   if (!dpkgInstalled('python3-torch')) want.push('python3-torch');
   if (want.length) {
     if (isDebianLike() && process.getuid?.() === 0 && mayInstall) {
       if (!aptInstall(want)) log(`could not install ${want.join(' ')}; the tests that need them will say so`);
     } else {
-      log(`missing for some tests: ${want.join(' ')} (apt-get install ${want.join(' ')}); those tests will say so`);
+      log(`missing for some ${purpose === 'bench' ? 'benchmark peers' : 'tests'}: ${want.join(' ')} (apt-get install ${want.join(' ')}); those ${purpose === 'bench' ? 'peers are skipped with a message' : 'tests will say so'}`);
     }
   }
 }

@@ -1,6 +1,8 @@
 # Gloo peer for `npm run bench -- comm`: the same collectives and sizes through
 # PyTorch's Gloo backend (Debian python3-torch). One process per rank; rank 0
-# prints one JSON line per (collective, size): {"coll", "bytes", "time_s"}.
+# prints one JSON line per (collective, size): {"coll", "bytes", "time_s"}, and
+# every rank one with its CPU seconds (user + system, all threads) per operation:
+# {"coll", "bytes", "cpu_s"}.
 import json, os, sys, time
 import torch
 import torch.distributed as dist
@@ -35,11 +37,13 @@ def main():
             iters = max(2, min(20, (64 << 20) // max(nbytes, 1)))
             try:
                 op(); dist.barrier()
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 for _ in range(iters):
                     op()
                 dist.barrier()
                 dt = (time.perf_counter() - t0) / iters
+                cpu = (time.process_time() - c0) / iters
             except Exception as e:  # Gloo in torch 1.13 lacks some collectives (reduce_scatter)
                 dt = None
                 if rank == 0:
@@ -48,6 +52,7 @@ def main():
                 break
             if rank == 0:
                 print(json.dumps({"coll": coll, "bytes": nbytes, "time_s": dt}), flush=True)
+            print(json.dumps({"coll": coll, "bytes": nbytes, "cpu_s": cpu}), flush=True)
     dist.destroy_process_group()
 
 if __name__ == "__main__":
