@@ -5,8 +5,8 @@
 import { FrameType, VARIABLE_COUNT } from '../../transports/frame.ts';
 import { ringAllGather, ringAllReduce, ringReduceScatter } from './algorithms/ring.ts';
 import { barrier, directAllGather, directAllReduce, directBroadcast, directReduceScatter } from './algorithms/direct.ts';
-import { scatterAllReduce } from './algorithms/scatter.ts';
-import { allReduceAlgorithm } from './algorithms/select.ts';
+import { scatterAllReduce, scatterReduceScatter } from './algorithms/scatter.ts';
+import { allReduceAlgorithm, blockAlgorithm } from './algorithms/select.ts';
 import { chainBroadcast } from './algorithms/broadcast.ts';
 import { pairwiseAllToAll } from './algorithms/alltoall.ts';
 import type { AlgoCtx } from './algorithms/context.ts';
@@ -242,7 +242,11 @@ export class ProcessGroup {
     const inB = bytesOf(input);
     const outB = bytesOf(output);
     return this.issue(this.sig(OpCode.reduce_scatter, output, output.length, REDUCE_CODES[op]), output, opts, (ctx) =>
-      outB.length * this.size <= this.comm.smallBytes ? directReduceScatter(ctx, inB, outB, dtype, op) : ringReduceScatter(ctx, inB, outB, dtype, op, elementSize(dtype)),
+      outB.length * this.size <= this.comm.smallBytes
+        ? directReduceScatter(ctx, inB, outB, dtype, op)
+        : blockAlgorithm(this.size, this.comm.allReduceAlgo) === 'scatter'
+          ? scatterReduceScatter(ctx, inB, outB, dtype, op, elementSize(dtype))
+          : ringReduceScatter(ctx, inB, outB, dtype, op, elementSize(dtype)),
     );
   }
 
@@ -257,7 +261,8 @@ export class ProcessGroup {
     const sig = this.sig(OpCode.all_gather, input, input.length);
     return this.issue(sig, output, opts, async (ctx) => {
       outB.set(bytesOf(input), ctx.rank * input.length * es);
-      if (outB.length <= this.comm.smallBytes) await directAllGather(ctx, outB);
+      // The direct exchange is also the large-message schedule on small groups.
+      if (outB.length <= this.comm.smallBytes || blockAlgorithm(this.size, this.comm.allReduceAlgo) === 'scatter') await directAllGather(ctx, outB);
       else await ringAllGather(ctx, outB, es);
     });
   }

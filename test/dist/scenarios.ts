@@ -278,10 +278,11 @@ export async function deviceTensor(world: World): Promise<Report> {
 export const ALGO_SIZES = [0, 1, 7, 1001, 65537, 1_500_003];
 
 /**
- * All-reduce alone, over the sizes that exercise the large-message algorithms
- * (the one in use is forced with WEBOMNI_ALLREDUCE_ALGO): every op, float32,
- * float64, int32 and uint8, checked against the float64 reference, and each
- * case run twice to check the result does not depend on arrival order.
+ * All-reduce, reduce-scatter and all-gather over the sizes that exercise the
+ * large-message algorithms (the one in use is forced with
+ * WEBOMNI_ALLREDUCE_ALGO): every op, float32, float64, int32 and uint8,
+ * checked against the float64 reference, and each reduction run twice to
+ * check the result does not depend on arrival order.
  */
 export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<Report> {
   const n = world.size;
@@ -311,6 +312,36 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
       c.checks++;
       if (got[0] !== got[1]) c.failures.push(`allReduce ${kind} ${op} len=${len}: two runs gave different bits`);
       hashes[`allReduce ${kind} ${op} ${len}`] = got[0]!;
+    }
+    // The same schedule's reduce-scatter (out of place, `len` elements per rank) and all-gather.
+    for (const [kind, op] of len > 65537 ? large : cases) {
+      const kc = k++;
+      const base = Array.from({ length: n }, (_, r) => gen(kind === 'u8' ? 'u8' : 'f32', len * n, seedOf(kc, r)));
+      const inputs: HostBuffer[] = base.map((b) =>
+        kind === 'f64' ? Float64Array.from(b) : kind === 'i32' ? Int32Array.from(b, (x) => Math.floor(x * 1e6)) : b,
+      );
+      const want = reference(op, kind === 'u8' ? 'u8' : 'f32', inputs.map((x) => x.subarray(me * len, (me + 1) * len)), len);
+      const input = inputs[me]!;
+      const before = hash(input);
+      const got: string[] = [];
+      for (let rep = 0; rep < 2; rep++) {
+        const out = new (input.constructor as new (n: number) => HostBuffer)(len);
+        await world.reduceScatter(out, input, { op });
+        c.close(`reduceScatter ${kind} ${op} len=${len}`, out, want, kind === 'u8' || kind === 'i32' || op === 'max' || op === 'min' ? 0 : 1e-5);
+        got.push(hash(out));
+      }
+      c.checks += 2;
+      if (got[0] !== got[1]) c.failures.push(`reduceScatter ${kind} ${op} len=${len}: two runs gave different bits`);
+      if (hash(input) !== before) c.failures.push(`reduceScatter ${kind} ${op} len=${len}: the input was modified`);
+    }
+    {
+      const kc = k++;
+      const inputs = Array.from({ length: n }, (_, r) => gen('f32', len, seedOf(kc, r)) as Float32Array);
+      const out = new Float32Array(len * n);
+      await world.allGather(out, inputs[me]!);
+      const want = new Float32Array(len * n);
+      inputs.forEach((x, r) => want.set(x, r * len));
+      c.close(`allGather len=${len}`, out, want, 0);
     }
   }
   await world.barrier();

@@ -118,7 +118,7 @@ export async function ringReduceScatter(ctx: AlgoCtx, input: Uint8Array, output:
   const next = mod(r + 1, n);
   const prev = mod(r - 1, n);
   // Two scratch chunks per chain: one being sent while the next one is received into.
-  const tmp = new Uint8Array(l.maxChunk * l.C * 2);
+  const tmp = takeScratch(l.maxChunk * l.C * 2);
   const chain = async (c: number) => {
     const [o0, o1] = chunkOf(0, m, c, l.C, es);
     const slots = [tmp.subarray(2 * c * l.maxChunk, 2 * c * l.maxChunk + (o1 - o0)), tmp.subarray((2 * c + 1) * l.maxChunk, (2 * c + 1) * l.maxChunk + (o1 - o0))];
@@ -136,6 +136,23 @@ export async function ringReduceScatter(ctx: AlgoCtx, input: Uint8Array, output:
     if (op === 'avg') scaleInto(dtype, output.subarray(o0, o1), n);
   };
   await Promise.all(Array.from({ length: l.C }, (_, c) => chain(c)));
+  // Only after success: a failed operation may still have a fragment landing in it.
+  spareScratch = spareScratch === null || tmp.buffer.byteLength > spareScratch.length ? new Uint8Array(tmp.buffer) : spareScratch;
+}
+
+/**
+ * Reduce-scatter scratch kept across calls (taken by one operation at a time;
+ * others allocate): fresh memory costs a page fault per 4 KiB on first touch,
+ * far more than the copies the scratch exists for.
+ */
+let spareScratch: Uint8Array | null = null;
+function takeScratch(n: number): Uint8Array {
+  const s = spareScratch;
+  if (s !== null && s.length >= n) {
+    spareScratch = null;
+    return s.subarray(0, n);
+  }
+  return new Uint8Array(n);
 }
 
 /** Ring all-gather: output = n blocks of `block` bytes; this rank's block is already in place. */

@@ -1,4 +1,4 @@
-// Direct all-reduce for large messages on small groups: a direct
+// Direct schedules for large messages on small groups. All-reduce: a direct
 // reduce-scatter (rank r sends segment j straight to rank j and reduces the
 // n−1 copies of its own segment as they arrive) followed by a direct
 // all-gather (rank r sends its reduced segment to every other rank). Every
@@ -6,6 +6,11 @@
 // a chunk waits for 2 transfers instead of a chain of 2(n−1) ring steps. When
 // ranks outnumber cores, each ring step waits for the previous rank to be
 // scheduled, and the chains stall; here every transfer can start at once.
+//
+// Reduce-scatter is the first half alone (out of place: this rank's block of
+// the input is copied into the output chunk before the peers' copies are
+// added). All-gather on the same schedule is direct.ts's directAllGather
+// (every rank sends its block to every peer at once, each landing in place).
 //
 // Determinism: segment r is reduced only by rank r, always in the order
 // own, r+1, r+2, … (mod n), whatever order the data arrives in; the all-gather
@@ -59,33 +64,49 @@ const quiet = <T>(p: Promise<T>): Promise<T> => {
   return p;
 };
 
-export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DType, op: ReduceOp, es: number): Promise<void> {
+/** Where chunk c of rank `seg`'s block lies in the send buffer, and of this rank's result in the output (byte ranges). */
+interface ScatterPlan {
+  C: number;
+  src(seg: number, c: number): [number, number];
+  dst(c: number): [number, number];
+}
+
+/**
+ * The direct reduce-scatter phase: chunk c of block p of `send` goes to rank
+ * p; this rank's result chunk c (its own block plus the n−1 peers' copies, in
+ * the fixed order own, r+1, r+2, …) is written to `out` at plan.dst(c) and
+ * handed to `reduced` (the all-gather sends it on from there). `send` and
+ * `out` may be the same buffer (in-place all-reduce: own block = result).
+ * All receives are posted before the first send.
+ */
+async function scatterReduce(
+  ctx: AlgoCtx,
+  send: Uint8Array,
+  out: Uint8Array,
+  plan: ScatterPlan,
+  dtype: DType,
+  op: ReduceOp,
+  reduced: (c: number, d: Uint8Array) => Promise<unknown> | void,
+): Promise<void> {
   const n = ctx.size;
   const r = ctx.rank;
-  const count = buf.length / es;
-  let maxSeg = 0;
-  for (let i = 0; i < n; i++) {
-    const [a, b] = segment(count, n, i);
-    maxSeg = Math.max(maxSeg, b - a);
-  }
-  const C = chunksFor(maxSeg * es, pipelineChunk(maxSeg * es, ctx.chunkBytes));
-  const range = (seg: number, c: number) => {
-    const [s, e] = segment(count, n, seg);
-    return chunkOf(s, e, c, C, es);
-  };
+  const C = plan.C;
   /** Peers in reduction order (after this rank's own contribution). */
   const order = Array.from({ length: n - 1 }, (_, k) => mod(r + 1 + k, n));
-  const [os] = segment(count, n, r);
-  const [, oe] = segment(count, n, r);
-  const segBytes = (oe - os) * es;
+  const [d0] = plan.dst(0);
+  const [, dEnd] = plan.dst(C - 1);
   const kind = simdKindOf(dtype, op);
   // Landing slots of one chunk each, bound when a chunk's first fragment
   // arrives and freed once the chunk is reduced: the most recently freed slot
   // is reused first, so the memory touched (and kept cache-warm) is what is
   // actually in flight, not (n−1) segments. Up to (n−1)·C slots may be live
   // when peers run far apart, so that many are reserved.
-  const slotBytes = Math.ceil((oe - os) / C) * es;
-  const landing = segBytes > 0 ? takeLanding((n - 1) * C * slotBytes, kind !== null) : null;
+  let slotBytes = 0;
+  for (let c = 0; c < C; c++) {
+    const [a, b] = plan.dst(c);
+    slotBytes = Math.max(slotBytes, b - a);
+  }
+  const landing = dEnd > d0 ? takeLanding((n - 1) * C * slotBytes, kind !== null) : null;
   const free: number[] = [];
   let fresh = 0;
   /** Slot index bound to (peer order[k], chunk c), or -1. */
@@ -98,30 +119,27 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
   };
   const fold = (dst: Uint8Array, src: Uint8Array) => reduceInto(dtype, op, dst, src);
 
-  // Every receive is posted before the first send, so no data waits in the router's early buffers.
   const rs = order.map((p, k) =>
     Array.from({ length: C }, (_, c) => {
-      const [a, b] = range(r, c);
-      return quiet(a === b ? ctx.recv(p, c, buf.subarray(a, b)) : ctx.recv(p, c, { length: b - a, bind: () => bind(k, c, b - a) }));
+      const [a, b] = plan.dst(c);
+      return quiet(a === b ? ctx.recv(p, c, out.subarray(a, b)) : ctx.recv(p, c, { length: b - a, bind: () => bind(k, c, b - a) }));
     }),
   );
-  const ag = order.flatMap((p) =>
-    Array.from({ length: C }, (_, c) => {
-      const [a, b] = range(p, c);
-      return quiet(ctx.recv(p, C + c, buf.subarray(a, b)));
-    }),
-  );
-  // Reduce-scatter sends: chunk after chunk on each link (so chunk 0 completes
-  // first at its owner and the all-gather can start), all links at once.
+  // Chunk after chunk on each link (so chunk 0 completes first at its owner
+  // and its all-gather can start), all links at once.
   const sends = order.map(async (p) => {
     for (let c = 0; c < C; c++) {
-      const [a, b] = range(p, c);
-      await ctx.send(p, c, buf.subarray(a, b));
+      const [a, b] = plan.src(p, c);
+      await ctx.send(p, c, send.subarray(a, b));
     }
   });
   const own = async (c: number) => {
-    const [a, b] = range(r, c);
-    const d = buf.subarray(a, b);
+    const [a, b] = plan.dst(c);
+    const d = out.subarray(a, b);
+    if (send !== out) {
+      const [x, y] = plan.src(r, c);
+      d.set(send.subarray(x, y));
+    }
     for (let k = 0; k < n - 1; k++) await rs[k]![c];
     if (d.length > 0) {
       const arena = landing!.arena;
@@ -130,9 +148,47 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
       for (let k = n - 2; k >= 0; k--) free.push(bound[k * C + c]!);
     }
     if (op === 'avg') scaleInto(dtype, d, n);
-    await Promise.all(order.map((p) => ctx.send(p, C + c, d)));
+    await reduced(c, d);
   };
-  await Promise.all([...sends, ...Array.from({ length: C }, (_, c) => own(c)), ...ag]);
+  await Promise.all([...sends, ...Array.from({ length: C }, (_, c) => own(c))]);
   // Only after success: a failed operation may still have a fragment landing in it.
   if (landing !== null) giveLanding(landing);
+}
+
+/** Chunks per block of `blockBytes` (the same on every rank). */
+const chunksOfBlock = (ctx: AlgoCtx, blockBytes: number) => chunksFor(blockBytes, pipelineChunk(blockBytes, ctx.chunkBytes));
+
+/** In-place all-reduce: the direct reduce-scatter, each reduced chunk sent straight to every peer. */
+export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DType, op: ReduceOp, es: number): Promise<void> {
+  const n = ctx.size;
+  const r = ctx.rank;
+  const count = buf.length / es;
+  let maxSeg = 0;
+  for (let i = 0; i < n; i++) {
+    const [a, b] = segment(count, n, i);
+    maxSeg = Math.max(maxSeg, b - a);
+  }
+  const C = chunksOfBlock(ctx, maxSeg * es);
+  const range = (seg: number, c: number) => {
+    const [s, e] = segment(count, n, seg);
+    return chunkOf(s, e, c, C, es);
+  };
+  const order = Array.from({ length: n - 1 }, (_, k) => mod(r + 1 + k, n));
+  // All-gather receives are posted before the reduce-scatter's first send, so no data waits in the router's early buffers.
+  const ag = order.flatMap((p) =>
+    Array.from({ length: C }, (_, c) => {
+      const [a, b] = range(p, c);
+      return quiet(ctx.recv(p, C + c, buf.subarray(a, b)));
+    }),
+  );
+  const plan: ScatterPlan = { C, src: range, dst: (c) => range(r, c) };
+  await Promise.all([scatterReduce(ctx, buf, buf, plan, dtype, op, (c, d) => Promise.all(order.map((p) => ctx.send(p, C + c, d)))), ...ag]);
+}
+
+/** Out-of-place reduce-scatter (input = n blocks of output.length bytes) on the direct schedule; input is not modified. */
+export async function scatterReduceScatter(ctx: AlgoCtx, input: Uint8Array, output: Uint8Array, dtype: DType, op: ReduceOp, es: number): Promise<void> {
+  const m = output.length / es;
+  const C = chunksOfBlock(ctx, output.length);
+  const plan: ScatterPlan = { C, src: (seg, c) => chunkOf(seg * m, (seg + 1) * m, c, C, es), dst: (c) => chunkOf(0, m, c, C, es) };
+  await scatterReduce(ctx, input, output, plan, dtype, op, () => {});
 }
