@@ -93,8 +93,6 @@ async function scatterReduce(
   const C = plan.C;
   /** Peers in reduction order (after this rank's own contribution). */
   const order = Array.from({ length: n - 1 }, (_, k) => mod(r + 1 + k, n));
-  const [d0] = plan.dst(0);
-  const [, dEnd] = plan.dst(C - 1);
   const kind = simdKindOf(dtype, op);
   // Landing slots of one chunk each, bound when a chunk's first fragment
   // arrives and freed once the chunk is reduced: the most recently freed slot
@@ -106,7 +104,7 @@ async function scatterReduce(
     const [a, b] = plan.dst(c);
     slotBytes = Math.max(slotBytes, b - a);
   }
-  const landing = dEnd > d0 ? takeLanding((n - 1) * C * slotBytes, kind !== null) : null;
+  const landing = slotBytes > 0 ? takeLanding((n - 1) * C * slotBytes, kind !== null) : null;
   const free: number[] = [];
   let fresh = 0;
   /** Slot index bound to (peer order[k], chunk c), or -1. */
