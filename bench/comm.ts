@@ -42,14 +42,27 @@ interface CpuSample {
 }
 
 const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : c === 'raw' || c === 'raw_onread' ? 1 : (n - 1) / n);
-const iterations = (bytes: number) => Math.max(3, Math.min(50, Math.floor((96 << 20) / Math.max(bytes, 1))));
+/**
+ * Untimed warm-up operations, then timed ones, per size (nccl-tests warms up
+ * too). The first operations on a size pay one-time costs that a training
+ * loop, repeating the same collectives every step, never sees again: memory
+ * first touched, pools and landing areas growing, TCP's receive windows
+ * ramping up. With one warm-up op and 3 timed ones, 64 MiB all-reduces timed
+ * at half their steady rate here, and single slow ops (scheduling of 4 ranks
+ * on 2 cores) swung the mean by ±20%; ~1 GiB of timed traffic per size keeps
+ * that to a few percent. Gloo and the raw rings get the same counts.
+ */
+const iterations = (bytes: number) => {
+  const timed = Math.max(5, Math.min(50, Math.floor((1 << 30) / Math.max(bytes, 1))));
+  return { warm: Math.min(timed, 10), timed };
+};
 
 // ---------------- rank side ----------------
 /** Wall seconds per op (the same on every rank) and this rank's CPU seconds per op. */
 async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>): Promise<{ timeS: number; cpuS: number }> {
-  await op();
+  const { warm, timed: it } = iterations(bytes);
+  for (let i = 0; i < warm; i++) await op();
   await world.barrier();
-  const it = iterations(bytes);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < it; i++) await op();
@@ -266,7 +279,7 @@ async function runGloo(n: number, sizes: number[], colls: readonly string[]): Pr
   const port = await freePort();
   const sink = sampleSink();
   const procs = Array.from({ length: n }, (_, rank) => {
-    const p = spawn(py, [fileURLToPath(new URL('./peers/gloo_comm.py', import.meta.url)), sizes.join(','), colls.join(',')], {
+    const p = spawn(py, [fileURLToPath(new URL('./peers/gloo_comm.py', import.meta.url)), sizes.join(','), colls.join(','), sizes.map((b) => { const i = iterations(b); return `${i.warm}:${i.timed}`; }).join(',')], {
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(n), MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },

@@ -11,10 +11,12 @@ def main():
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     sizes = [int(s) for s in sys.argv[1].split(",")]
     colls = sys.argv[2].split(",")
+    # "warm:timed" operations per size, chosen by bench/comm.ts (the same counts as ours)
+    iter_counts = [tuple(int(x) for x in s.split(":")) for s in sys.argv[3].split(",")]
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{os.environ['MASTER_PORT']}", rank=rank, world_size=world)
     for coll in colls:
-        for nbytes in sizes:
+        for nbytes, (warm, iters) in zip(sizes, iter_counts):
             n = max(1, nbytes // 4)
             per = max(1, n // world)
             if coll == "all_reduce":
@@ -34,9 +36,10 @@ def main():
                 op = lambda: dist.all_to_all_single(out, t)
             else:
                 continue
-            iters = max(2, min(20, (64 << 20) // max(nbytes, 1)))
             try:
-                op(); dist.barrier()
+                for _ in range(warm):
+                    op()
+                dist.barrier()
                 c0 = time.process_time()
                 t0 = time.perf_counter()
                 for _ in range(iters):

@@ -5,7 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { createTransport } from '../../transports/index.ts';
 import { DEFAULTS, type Link, type MessageHeader, type Transport, type TransportName } from '../../transports/types.ts';
-import { LARGE_CHUNK_BYTES } from './algorithms/context.ts';
+import { LARGE_CHUNK_BYTES, READY_MIN_BYTES } from './algorithms/context.ts';
 import type { AllReduceAlgo } from './algorithms/select.ts';
 import { DistError, DistTimeoutError, PeerFailureError } from './errors.ts';
 import { Router } from './router.ts';
@@ -29,6 +29,8 @@ export interface CommOptions {
   smallBytes?: number;
   /** Large all-reduce algorithm (see group.ts, allReduceAlgorithm). */
   allReduceAlgo?: AllReduceAlgo;
+  /** Per-peer bytes from which the direct schedules wait for a peer's receiver-ready note (context.ts, readyGate). */
+  readyBytes?: number;
   /** Namespace for this job's keys in the store. */
   prefix?: string;
   /** Required for the inproc transport: this rank's ends of the channels. */
@@ -57,6 +59,7 @@ export class Comm {
   readonly chunkBytes: number;
   readonly smallBytes: number;
   readonly allReduceAlgo: AllReduceAlgo;
+  readonly readyBytes: number;
   readonly prefix: string;
   readonly log: (m: string) => void;
   readonly links = new Map<number, Link>();
@@ -78,6 +81,7 @@ export class Comm {
     this.chunkBytes = opts.chunkBytes ?? DEFAULTS.chunkBytes;
     this.smallBytes = opts.smallBytes ?? 64 * 1024;
     this.allReduceAlgo = opts.allReduceAlgo ?? 'auto';
+    this.readyBytes = opts.readyBytes ?? READY_MIN_BYTES;
     this.prefix = opts.prefix ?? 'webomni';
     this.log = opts.log ?? ((m) => process.stderr.write(`[webomni:dist rank ${opts.rank}] ${m}\n`));
     this.router = new Router(opts.rank, { groupName: (id) => this.groupNames.get(id) ?? `#${id}`, onControl: (src, body) => this.onControl(src, body) }, opts.earlyBudgetBytes);

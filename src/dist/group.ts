@@ -180,6 +180,7 @@ export class ProcessGroup {
       rank: this.rank,
       size: this.size,
       chunkBytes: comm.chunkBytes,
+      readyBytes: comm.readyBytes,
       send: (peer, step, data) => comm.sendTo(this.globalRank(peer), { ...header, step }, data),
       // The router keys by global rank; waitingOn reports group ranks translated above.
       recv: (peer, step, dest, reduce) => {

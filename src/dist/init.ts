@@ -28,6 +28,8 @@ export interface InitOptions {
   smallBytes?: number;
   /** Large all-reduce algorithm: 'auto' (default: direct scatter/gather up to 8 ranks, ring beyond), 'ring' or 'scatter'. */
   allReduceAlgo?: AllReduceAlgo;
+  /** Per-peer message size from which direct schedules wait for the peer's receives to be posted (default 8 MiB). */
+  readyBytes?: number;
   /** Key namespace in the store (lets several jobs or re-inits share a store). */
   prefix?: string;
   inprocPorts?: Map<number, MessagePort>;
@@ -78,6 +80,7 @@ export async function initProcessGroup(o: InitOptions): Promise<World> {
       chunkBytes: o.chunkBytes,
       smallBytes: o.smallBytes,
       allReduceAlgo: o.allReduceAlgo,
+      readyBytes: o.readyBytes,
       prefix: o.prefix,
       inprocPorts: o.inprocPorts,
       log,
@@ -133,6 +136,7 @@ export async function initFromEnv(overrides: Partial<InitOptions> = {}): Promise
     chunkBytes: envInt('WEBOMNI_CHUNK_BYTES'),
     smallBytes: envInt('WEBOMNI_SMALL_BYTES'),
     allReduceAlgo: envAlgo(),
+    readyBytes: envInt('WEBOMNI_READY_BYTES'),
     prefix: process.env.WEBOMNI_STORE_PREFIX,
     ...overrides,
   });

@@ -88,6 +88,11 @@ export class Router implements FrameSink {
   /** Recycled early-fragment buffers by length (at most EARLY_POOL_BYTES in all). */
   private readonly earlyPool = new Map<number, ArrayBuffer[]>();
   private earlyPooled = 0;
+  /**
+   * Collective payload bytes that arrived before their receive was posted
+   * (held, then copied once more): a diagnostic of how often peers run ahead.
+   */
+  earlyDataBytes = 0;
   /** Per-peer landing buffer for reducing receives (one fragment at a time per link). */
   private readonly staging = new Map<number, Uint8Array>();
 
@@ -137,6 +142,7 @@ export class Router implements FrameSink {
       this.early.set(k, e);
     }
     const data = this.earlyBuffer(h.length);
+    if (h.type === FrameType.Data) this.earlyDataBytes += h.length;
     e.frags.push({ offset: h.offset, data });
     const held = (this.earlyBytes.get(src) ?? 0) + h.length;
     this.earlyBytes.set(src, held);

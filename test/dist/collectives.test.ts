@@ -34,7 +34,7 @@ describe.each(['tcp', 'ws'] as const)('collectives over %s', (transport) => {
 // chunks and uneven splits.
 describe.each(['scatter', 'ring'] as const)('all-reduce, reduce-scatter and all-gather with the %s algorithm', (algo) => {
   it.each([2, 3, 4])('%i ranks match the reference, bit-identical across ranks and runs', async (n) => {
-    const outs = await runJob({ n, transport: 'tcp', scenario: 'allreduce-algos', env: { WEBOMNI_ALLREDUCE_ALGO: algo, WEBOMNI_CHUNK_BYTES: String(256 * 1024 + 8) } });
+    const outs = await runJob({ n, transport: 'tcp', scenario: 'allreduce-algos', env: { WEBOMNI_ALLREDUCE_ALGO: algo, WEBOMNI_CHUNK_BYTES: String(256 * 1024 + 8), WEBOMNI_READY_BYTES: String(256 * 1024) } });
     for (const o of outs) {
       expect(o.error, `rank ${o.rank} failed: ${o.error?.message}\n${o.stderr}`).toBeUndefined();
       expect(o.result!.failures).toEqual([]);

@@ -344,6 +344,30 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
       c.close(`allGather len=${len}`, out, want, 0);
     }
   }
+  // Back-to-back large all-reduces, all-gathers and reduce-scatters behind the
+  // receiver-ready gate (WEBOMNI_READY_BYTES below their per-peer size): no
+  // byte of them may arrive before its receive, however far apart the ranks run.
+  const gated = process.env.WEBOMNI_ALLREDUCE_ALGO === 'scatter' && Number(process.env.WEBOMNI_READY_BYTES) > 0;
+  const len = 1 << 19;
+  const early0 = world.comm.router.earlyDataBytes;
+  const want = new Float32Array(len * n).fill((n * (n + 1)) / 2);
+  for (let rep = 0; rep < 4; rep++) {
+    const buf = new Float32Array(len * n).fill(me + 1);
+    const out = new Float32Array(len);
+    const all = new Float32Array(len * n);
+    if (me === rep % n) await new Promise((r) => setTimeout(r, 30)); // one rank late each time
+    await world.allReduce(buf);
+    c.close(`gated allReduce rep ${rep}`, buf, want, 0);
+    await world.reduceScatter(out, buf.fill(me + 1));
+    c.close(`gated reduceScatter rep ${rep}`, out, want.subarray(0, len), 0);
+    await world.allGather(all, out);
+    c.close(`gated allGather rep ${rep}`, all, want, 0);
+  }
+  const early = world.comm.router.earlyDataBytes - early0;
+  if (gated) {
+    c.checks++;
+    if (early !== 0) c.failures.push(`${early} bytes of gated collectives arrived before their receives`);
+  }
   await world.barrier();
-  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: {} };
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early } };
 }

@@ -2,7 +2,7 @@
 // Every rank exchanges directly with every other; reductions are applied in
 // rank order 0..n-1 so every rank computes bit-identical results.
 import { reduceInto, scaleInto, type DType, type ReduceOp } from '../dtype.ts';
-import type { AlgoCtx } from './context.ts';
+import { readyGate, type AlgoCtx } from './context.ts';
 
 function peers(ctx: AlgoCtx): number[] {
   return Array.from({ length: ctx.size }, (_, p) => p).filter((p) => p !== ctx.rank);
@@ -52,7 +52,11 @@ export async function directReduceScatter(ctx: AlgoCtx, input: Uint8Array, outpu
 export async function directAllGather(ctx: AlgoCtx, output: Uint8Array): Promise<void> {
   const blk = output.length / ctx.size;
   const mine = output.subarray(ctx.rank * blk, (ctx.rank + 1) * blk);
-  await Promise.all(peers(ctx).flatMap((p) => [ctx.send(p, 0, mine), ctx.recv(p, 0, output.subarray(p * blk, (p + 1) * blk))]));
+  const ps = peers(ctx);
+  const recvs = ps.map((p) => ctx.recv(p, 0, output.subarray(p * blk, (p + 1) * blk)));
+  // Large blocks wait for each peer's receives (no early data; see readyGate).
+  const ready = readyGate(ctx, ps, blk);
+  await Promise.all([...recvs, ...ready, ...ps.map((p, k) => ready[k]!.then(() => ctx.send(p, 0, mine)))]);
 }
 
 export async function directBroadcast(ctx: AlgoCtx, buf: Uint8Array, root: number): Promise<void> {

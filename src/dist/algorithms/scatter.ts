@@ -31,7 +31,7 @@
 // received all of our segment-p bytes, i.e. after they left our buffer.
 import { reduceInto, scaleInto, simdKindOf, type DType, type ReduceOp } from '../dtype.ts';
 import { SimdArena } from '../simd.ts';
-import { chunkOf, chunksFor, mod, pipelineChunk, segment, type AlgoCtx } from './context.ts';
+import { chunkOf, chunksFor, mod, pipelineChunk, readyGate, segment, type AlgoCtx } from './context.ts';
 
 /** Where peers' fragments land: WebAssembly memory (read in place by the SIMD sums) or a plain buffer. */
 type Landing = { arena: SimdArena; plain: null } | { arena: null; plain: Uint8Array };
@@ -77,7 +77,9 @@ interface ScatterPlan {
  * the fixed order own, r+1, r+2, …) is written to `out` at plan.dst(c) and
  * handed to `reduced` (the all-gather sends it on from there). `send` and
  * `out` may be the same buffer (in-place all-reduce: own block = result).
- * All receives are posted before the first send.
+ * All receives are posted before the first send, and from READY_MIN_BYTES
+ * per peer a peer is sent nothing until it has posted its own (readyGate):
+ * the caller must post any other receives of the operation before calling.
  */
 async function scatterReduce(
   ctx: AlgoCtx,
@@ -123,9 +125,13 @@ async function scatterReduce(
       return quiet(a === b ? ctx.recv(p, c, out.subarray(a, b)) : ctx.recv(p, c, { length: b - a, bind: () => bind(k, c, b - a) }));
     }),
   );
+  // Every receive of the operation is posted (the caller posts its own
+  // first): from here no peer's data for it can arrive early.
+  const ready = readyGate(ctx, order, slotBytes * C);
   // Chunk after chunk on each link (so chunk 0 completes first at its owner
   // and its all-gather can start), all links at once.
-  const sends = order.map(async (p) => {
+  const sends = order.map(async (p, k) => {
+    await ready[k];
     for (let c = 0; c < C; c++) {
       const [a, b] = plan.src(p, c);
       await ctx.send(p, c, send.subarray(a, b));
@@ -148,7 +154,7 @@ async function scatterReduce(
     if (op === 'avg') scaleInto(dtype, d, n);
     await reduced(c, d);
   };
-  await Promise.all([...sends, ...Array.from({ length: C }, (_, c) => own(c))]);
+  await Promise.all([...sends, ...ready, ...Array.from({ length: C }, (_, c) => own(c))]);
   // Only after success: a failed operation may still have a fragment landing in it.
   if (landing !== null) giveLanding(landing);
 }
