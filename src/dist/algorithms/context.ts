@@ -82,13 +82,15 @@ export const READY_MIN_BYTES = 8 * 1024 * 1024;
  * posted; tells each peer so (a zero-length message on READY_STEP) and
  * returns, per peer (in `peers` order), a promise that resolves once that
  * peer has said the same. Below ctx.readyBytes (default READY_MIN_BYTES)
- * per peer, every promise is already resolved and nothing is sent.
+ * per peer, every promise is already resolved and nothing is sent. Both ends
+ * must make the same choice, so `bytesPerPeer` must be the same on every rank
+ * (and readyBytes configured alike), or one side waits for a note never sent.
  */
 export function readyGate(ctx: AlgoCtx, peers: readonly number[], bytesPerPeer: number): Promise<void>[] {
   if (bytesPerPeer < ctx.readyBytes) return peers.map(() => Promise.resolve());
   const empty = new Uint8Array(0);
   return peers.map((p) => {
-    const said = ctx.recv(p, READY_STEP, new Uint8Array(0));
+    const said = ctx.recv(p, READY_STEP, empty);
     const told = ctx.send(p, READY_STEP, empty);
     const both = Promise.all([said, told]).then(() => {});
     both.catch(() => {}); // reported through the operation that awaits it

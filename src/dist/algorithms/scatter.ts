@@ -67,6 +67,8 @@ const quiet = <T>(p: Promise<T>): Promise<T> => {
 /** Where chunk c of rank `seg`'s block lies in the send buffer, and of this rank's result in the output (byte ranges). */
 interface ScatterPlan {
   C: number;
+  /** The largest block's bytes: the same on every rank (blocks differ by an element at most), so every rank decides the ready gate alike. */
+  blockBytes: number;
   src(seg: number, c: number): [number, number];
   dst(c: number): [number, number];
 }
@@ -127,7 +129,7 @@ async function scatterReduce(
   );
   // Every receive of the operation is posted (the caller posts its own
   // first): from here no peer's data for it can arrive early.
-  const ready = readyGate(ctx, order, slotBytes * C);
+  const ready = readyGate(ctx, order, plan.blockBytes);
   // Chunk after chunk on each link (so chunk 0 completes first at its owner
   // and its all-gather can start), all links at once.
   const sends = order.map(async (p, k) => {
@@ -172,7 +174,8 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
     const [a, b] = segment(count, n, i);
     maxSeg = Math.max(maxSeg, b - a);
   }
-  const C = chunksOfBlock(ctx, maxSeg * es);
+  const blockBytes = maxSeg * es;
+  const C = chunksOfBlock(ctx, blockBytes);
   const range = (seg: number, c: number) => {
     const [s, e] = segment(count, n, seg);
     return chunkOf(s, e, c, C, es);
@@ -185,7 +188,7 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
       return quiet(ctx.recv(p, C + c, buf.subarray(a, b)));
     }),
   );
-  const plan: ScatterPlan = { C, src: range, dst: (c) => range(r, c) };
+  const plan: ScatterPlan = { C, blockBytes, src: range, dst: (c) => range(r, c) };
   await Promise.all([scatterReduce(ctx, buf, buf, plan, dtype, op, (c, d) => Promise.all(order.map((p) => ctx.send(p, C + c, d)))), ...ag]);
 }
 
@@ -193,6 +196,6 @@ export async function scatterAllReduce(ctx: AlgoCtx, buf: Uint8Array, dtype: DTy
 export async function scatterReduceScatter(ctx: AlgoCtx, input: Uint8Array, output: Uint8Array, dtype: DType, op: ReduceOp, es: number): Promise<void> {
   const m = output.length / es;
   const C = chunksOfBlock(ctx, output.length);
-  const plan: ScatterPlan = { C, src: (seg, c) => chunkOf(seg * m, (seg + 1) * m, c, C, es), dst: (c) => chunkOf(0, m, c, C, es) };
+  const plan: ScatterPlan = { C, blockBytes: output.length, src: (seg, c) => chunkOf(seg * m, (seg + 1) * m, c, C, es), dst: (c) => chunkOf(0, m, c, C, es) };
   await scatterReduce(ctx, input, output, plan, dtype, op, () => {});
 }
