@@ -27,21 +27,37 @@ function leb(n: number): number[] {
 const str = (s: string) => [...leb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
 const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
 
+/** Bytes one loop iteration of a kernel covers (four v128 lanes); callers handle the remainder. */
+const STRIDE = 64;
+
 /**
- * fn(d, s, n): for (; d < d + n; d += 32, s += 32) two v128 lanes of mem[d] ⊕= mem[s].
- * n must be a multiple of 32 bytes (the caller handles the tail).
+ * fn(d, s1, …, sk, n): for each 16-byte lane of mem[d, d + n):
+ * mem[d] = ((mem[d] ⊕ mem[s1]) ⊕ mem[s2]) ⊕ … ⊕ mem[sk], four lanes per
+ * iteration (n a multiple of STRIDE). Folding k sources in one pass loads and
+ * stores the accumulator once instead of k times, and the additions happen in
+ * the same order as k single-source passes, so the bits are the same.
  */
-function body(op: number[]): number[] {
-  const lane = (off: number) => [0x20, 0, 0x20, 0, 0xfd, 0x00, 4, off, 0x20, 1, 0xfd, 0x00, 4, off, 0xfd, ...op, 0xfd, 0x0b, 4, off];
+function body(op: number[], k: number): number[] {
+  const n = k + 1; // param index of n (d is 0, sources 1..k)
+  const end = k + 2; // the local
+  const lane = (off: number) => {
+    const o = [0x20, 0, 0x20, 0, 0xfd, 0x00, 4, off];
+    for (let i = 1; i <= k; i++) o.push(0x20, i, 0xfd, 0x00, 4, off, 0xfd, ...op);
+    o.push(0xfd, 0x0b, 4, off);
+    return o;
+  };
+  // i32.const takes a signed LEB128: STRIDE (64) is [0xc0, 0x00].
+  const bump = (local: number) => [0x20, local, 0x41, 0xc0, 0x00, 0x6a, 0x21, local];
   const code = [
     0x01, 0x01, 0x7f, // one i32 local: end
-    0x20, 0, 0x20, 2, 0x6a, 0x21, 3, // end = d + n
+    0x20, 0, 0x20, n, 0x6a, 0x21, end, // end = d + n
     0x02, 0x40, 0x03, 0x40, // block loop
-    0x20, 0, 0x20, 3, 0x4f, 0x0d, 1, // if d >= end: break
+    0x20, 0, 0x20, end, 0x4f, 0x0d, 1, // if d >= end: break
     ...lane(0),
     ...lane(16),
-    0x20, 0, 0x41, 0x20, 0x6a, 0x21, 0, // d += 32
-    0x20, 1, 0x41, 0x20, 0x6a, 0x21, 1, // s += 32
+    ...lane(32),
+    ...lane(48),
+    ...Array.from({ length: k + 1 }, (_, i) => bump(i)).flat(),
     0x0c, 0, 0x0b, 0x0b, 0x0b,
   ];
   return [...leb(code.length), ...code];
@@ -49,22 +65,31 @@ function body(op: number[]): number[] {
 
 // f32x4.add, f64x2.add, i32x4.add
 const OPS: Record<'f32' | 'f64' | 'i32', number[]> = { f32: [0xe4, 0x01], f64: [0xf0, 0x01], i32: [0xae, 0x01] };
+/** Kernels fold up to this many sources per pass (more are done in several passes). */
+const MAX_FUSED = 3;
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const names = Object.keys(OPS) as (keyof typeof OPS)[];
+  // One function type per source count k = 1..MAX_FUSED: (d, s1..sk, n) -> ().
+  const types = Array.from({ length: MAX_FUSED }, (_, i) => [0x60, i + 3, ...Array(i + 3).fill(0x7f), 0]).flat();
+  // Function index f = kind * MAX_FUSED + (k - 1), exported as `${kind}${k}`.
+  const fns = names.flatMap(() => Array.from({ length: MAX_FUSED }, (_, i) => i));
+  const exported = names.flatMap((nm, j) => Array.from({ length: MAX_FUSED }, (_, i) => [...str(`${nm}${i + 1}`), 0, j * MAX_FUSED + i]).flat());
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(3, [names.length, ...names.map(() => 0)]),
+    ...section(1, [MAX_FUSED, ...types]),
+    ...section(3, [fns.length, ...fns]),
     ...section(5, [1, 0x00, (2 * WINDOW) / 65536]),
-    ...section(7, [names.length + 1, ...str('mem'), 2, 0, ...names.flatMap((n, i) => [...str(n), 0, i])]),
-    ...section(10, [names.length, ...names.flatMap((n) => body(OPS[n]))]),
+    ...section(7, [fns.length + 1, ...str('mem'), 2, 0, ...exported]),
+    ...section(10, [fns.length, ...names.flatMap((nm) => Array.from({ length: MAX_FUSED }, (_, i) => body(OPS[nm], i + 1)).flat())]),
   ]);
 }
 
 export type SimdKind = keyof typeof OPS;
-type Kernel = (d: number, s: number, n: number) => void;
-type Exports = Record<SimdKind, Kernel> & { mem: WebAssembly.Memory };
+type Kernel1 = (d: number, s: number, n: number) => void;
+type Kernel2 = (d: number, s1: number, s2: number, n: number) => void;
+type Kernel3 = (d: number, s1: number, s2: number, s3: number, n: number) => void;
+type Exports = { [K in SimdKind as `${K}1`]: Kernel1 } & { [K in SimdKind as `${K}2`]: Kernel2 } & { [K in SimdKind as `${K}3`]: Kernel3 } & { mem: WebAssembly.Memory };
 
 /** The compiled module (null without WebAssembly SIMD); each instance owns a memory. */
 const MODULE: WebAssembly.Module | null = (() => {
@@ -86,11 +111,11 @@ function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) |
     const b = mem.subarray(WINDOW, 2 * WINDOW);
     /** dst ⊕= src over byte views of equal length (a multiple of the element size). */
     return (kind, dst, src) => {
-      const k = ex[kind];
+      const k = ex[`${kind}1`];
       const n = dst.length;
       for (let o = 0; o < n; o += WINDOW) {
         const len = Math.min(WINDOW, n - o);
-        const vec = len & ~31;
+        const vec = len & ~(STRIDE - 1);
         a.set(dst.subarray(o, o + len));
         b.set(src.subarray(o, o + len));
         if (vec > 0) k(0, WINDOW, vec);
@@ -103,7 +128,7 @@ function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) |
   }
 }
 
-/** The < 32-byte remainder, in scalar code (the window is aligned, so views are too). */
+/** The < STRIDE-byte remainder, in scalar code (the window is aligned, so views are too). */
 function tail(kind: SimdKind, a: Uint8Array, b: Uint8Array): void {
   const C = kind === 'f32' ? Float32Array : kind === 'f64' ? Float64Array : Int32Array;
   const x = new C(a.buffer as ArrayBuffer, a.byteOffset, a.length / C.BYTES_PER_ELEMENT);
@@ -185,18 +210,26 @@ export class SimdArena {
    * folding each into dst in turn, so the bits are those of simdSum/the scalar loop.
    */
   sumInto(kind: SimdKind, dst: Uint8Array, srcs: readonly number[]): void {
-    const k = this.ex[kind];
+    const ex = this.ex;
+    const k1 = ex[`${kind}1`];
+    const k2 = ex[`${kind}2`];
+    const k3 = ex[`${kind}3`];
     const mem = this.bytes();
     const n = dst.length;
+    const m = srcs.length;
     for (let o = 0; o < n; o += WINDOW) {
       const len = Math.min(WINDOW, n - o);
-      const vec = len & ~31;
+      const vec = len & ~(STRIDE - 1);
       mem.set(dst.subarray(o, o + len), 0);
-      for (let i = 0; i < srcs.length; i++) {
-        const s = ARENA_BASE + srcs[i]! + o;
-        if (vec > 0) k(0, s, vec);
-        if (vec < len) tail(kind, mem.subarray(vec, len), mem.subarray(s + vec, s + len));
+      if (vec > 0) {
+        // Up to MAX_FUSED sources per pass, in order.
+        let i = 0;
+        const at = (j: number) => ARENA_BASE + srcs[j]! + o;
+        for (; i + 3 <= m; i += 3) k3(0, at(i), at(i + 1), at(i + 2), vec);
+        if (m - i === 2) k2(0, at(i), at(i + 1), vec);
+        else if (m - i === 1) k1(0, at(i), vec);
       }
+      if (vec < len) for (let i = 0; i < m; i++) tail(kind, mem.subarray(vec, len), mem.subarray(ARENA_BASE + srcs[i]! + o + vec, ARENA_BASE + srcs[i]! + o + len));
       dst.set(mem.subarray(0, len), o);
     }
   }

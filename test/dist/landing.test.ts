@@ -1,9 +1,9 @@
 // Data landing in WebAssembly memory (SimdArena) and receives whose memory is
 // bound when their first fragment arrives (LateDest), plus recycled early buffers.
 import { describe, expect, it } from 'vitest';
-import { DType, reduceInto } from '../../src/dist/dtype.ts';
+import { DType } from '../../src/dist/dtype.ts';
 import { Router } from '../../src/dist/router.ts';
-import { SimdArena, type SimdKind } from '../../src/dist/simd.ts';
+import { SimdArena, simdSum, type SimdKind } from '../../src/dist/simd.ts';
 import { emptyHeader, FrameType } from '../../transports/frame.ts';
 import type { Link } from '../../transports/types.ts';
 
@@ -24,13 +24,14 @@ const KINDS: [SimdKind, DType, Float32ArrayConstructor | Float64ArrayConstructor
 ];
 
 describe('SimdArena: sums of fragments landed in WebAssembly memory', () => {
-  it.each(KINDS)('%s: bit-identical to folding each source into dst in order, any size', (kind, dtype, C) => {
+  it.each(KINDS)("%s: bit-identical to folding each source into dst in order, any size", (kind, _dtype, C) => {
     const arena = SimdArena.create(1 << 16);
     expect(arena).not.toBeNull();
     const r = rng(7);
     const val = () => (kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 10 ** Math.floor(r() * 8 - 4));
     for (const elems of [0, 1, 3, 7, 8, 9, 1000, 16383, 16384, 16385, 65536 / C.BYTES_PER_ELEMENT + 5, 300_001]) {
-      for (const peers of [1, 2, 3]) {
+      // Up to 7 peers: the kernels fold three sources per pass, so 4–7 take several passes.
+      for (const peers of [1, 2, 3, 4, 5, 7]) {
         const bytes = elems * C.BYTES_PER_ELEMENT;
         // Landing offsets: consecutive, as the scatter all-reduce's slots are (sizes not multiples of 32 bytes).
         const gap = 3 * C.BYTES_PER_ELEMENT;
@@ -44,12 +45,29 @@ describe('SimdArena: sums of fragments landed in WebAssembly memory', () => {
         });
         const own = new C(elems);
         for (let i = 0; i < elems; i++) own[i] = val();
+        // Reference: a plain element loop in the same order (int32 wraps like i32x4.add).
         const want = own.slice();
-        for (const s of srcs) reduceInto(dtype, 'sum', new Uint8Array(want.buffer), new Uint8Array(s.buffer));
+        for (const s of srcs) for (let i = 0; i < elems; i++) want[i] = kind === 'i32' ? (want[i]! + s[i]!) | 0 : want[i]! + s[i]!;
         const got = own.slice();
         arena!.sumInto(kind, new Uint8Array(got.buffer), offs);
         expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `${kind} ${elems} elements, ${peers} peers`).toBe(true);
       }
+    }
+  });
+
+  it.each(KINDS)('%s: simdSum (through the 64 KiB window) equals a plain loop, any size', (kind, _dtype, C) => {
+    expect(simdSum).not.toBeNull();
+    const r = rng(11);
+    for (const elems of [0, 1, 15, 16, 17, 63, 1000, 16385, 100_003]) {
+      const a = new C(elems);
+      const b = new C(elems);
+      for (let i = 0; i < elems; i++) {
+        a[i] = kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 1e3;
+        b[i] = kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 1e-3;
+      }
+      const want = a.map((x, i) => (kind === 'i32' ? (x + b[i]!) | 0 : x + b[i]!));
+      simdSum!(kind, new Uint8Array(a.buffer), new Uint8Array(b.buffer));
+      expect(Buffer.from(a.buffer).equals(Buffer.from(want.buffer)), `${kind} ${elems} elements`).toBe(true);
     }
   });
 
