@@ -28,6 +28,8 @@ export class OnReadParser {
   private stopped = false;
   private lastLarge = false;
   private discard: Uint8Array | null = null;
+  /** After the link closed: bytes are read and dropped until the peer's EOF. */
+  private dropping = false;
   /** What the last buffer handed to the socket was: the staging tail, or a payload range. */
   private handed: 'stage' | 'payload' = 'stage';
   /** Called (before any parsing) for every read; a throw closes the connection via onError. */
@@ -58,8 +60,19 @@ export class OnReadParser {
     return !this.stopped;
   }
 
+  /**
+   * Reads and drops everything from now on (the socket must be resumed), so
+   * the peer's EOF is seen and the connection closes at once instead of
+   * waiting out a linger timer with unread bytes in the kernel.
+   */
+  dropRest(): void {
+    this.dropping = true;
+    this.stopped = false;
+  }
+
   /** The buffer the next read goes into (never empty). */
   private next(): Uint8Array {
+    if (this.dropping) return this.stage;
     const h = this.cur;
     if (h !== null && !this.stopped && this.stHead === this.stFill) {
       this.handed = 'payload';
@@ -85,6 +98,7 @@ export class OnReadParser {
 
   /** onread callback: `n` bytes landed in the buffer from next(). Returns false to pause the socket. */
   private read(n: number): boolean {
+    if (this.dropping) return true;
     try {
       this.onActivity();
       if (this.handed === 'payload') {

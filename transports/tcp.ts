@@ -147,8 +147,17 @@ export class TcpLink extends LinkBase {
     }
     // Our Bye (queued) then FIN on the write side. The read side stays open
     // until the peer has seen the Bye and closes it, so its own 'end' can
-    // never overtake the Bye; anything left after LINGER_MS is destroyed.
+    // never overtake the Bye; it is read (and dropped) to that end, so the
+    // close completes as soon as the peer's does. Anything left after LINGER_MS is destroyed.
     this.socket.end();
+    for (const i of this.inputs) {
+      if (!('parser' in i) || i.sock.destroyed) continue;
+      i.parser.dropRest();
+      // The parser's last read returned false, which stopped the handle without
+      // pausing the stream: pause first so resume() really restarts reading.
+      i.sock.pause();
+      i.sock.resume();
+    }
     const t = setTimeout(() => socks.forEach((s) => s.destroy()), LINGER_MS);
     t.unref();
   }
