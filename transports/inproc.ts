@@ -32,6 +32,7 @@ export function createInProcFabric(worldSize: number): Map<number, MessagePort>[
 
 export class InProcLink extends LinkBase {
   readonly transport = 'inproc' as const;
+  readonly medium = 'inproc' as const;
   private inflight = 0;
   private creditWaiters: (() => void)[] = [];
   private held: Msg[] = [];

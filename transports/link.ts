@@ -4,12 +4,13 @@
 import { EventEmitter } from 'node:events';
 import { FrameType, HEADER_BYTES, ProtocolError, emptyHeader, encodeHeader, type FrameHeader } from './frame.ts';
 import { pack, unpack } from './auth.ts';
-import { DEFAULTS, LinkClosedError, type FrameSink, type Link, type MessageHeader, type TransportName, type TransportOptions } from './types.ts';
+import { DEFAULTS, LinkClosedError, type FrameSink, type Link, type LinkMedium, type MessageHeader, type TransportName, type TransportOptions } from './types.ts';
 
 const MAX_CONTROL = 1 << 20;
 
 export abstract class LinkBase extends EventEmitter implements Link {
   abstract readonly transport: TransportName;
+  abstract readonly medium: LinkMedium;
   closed = false;
   protected readonly chunkBytes: number;
   protected readonly maxFrame: number;

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { acceptHandshake, connectHandshake, pack, unpack, ReplayGuard, type Purpose } from './auth.ts';
 import { LOOPBACK, formatAddress, parseAddress } from './address.ts';
+import { abstractPath, localHostKey, localLinksEnabled, localPathFor, newLocalName, splitLocal, withLocal } from './local.ts';
 import { FrameType, ProtocolError, emptyHeader, encodeHeader, type FrameHeader } from './frame.ts';
 import { Framer, type FrameHandler } from './framer.ts';
 import { HandshakeChannel, MAX_HANDSHAKE_FRAME, withTimeout } from './handshake-io.ts';
@@ -39,6 +40,8 @@ type Input = { sock: net.Socket; parser: OnReadParser } | { sock: net.Socket; fr
 
 export class TcpLink extends LinkBase {
   readonly transport = 'tcp' as const;
+  /** 'unix' when the connections are Unix-domain sockets (same-host link, local.ts; they have no remote port), else 'tcp'. */
+  readonly medium: 'unix' | 'tcp';
   /** The socket frames are written to. */
   readonly socket: net.Socket;
   private readonly inputs: Input[];
@@ -53,6 +56,7 @@ export class TcpLink extends LinkBase {
   constructor(write: net.Socket, read: Input, extra: Input | null, localRank: number, peerRank: number, opts: TransportOptions) {
     super(localRank, peerRank, opts.sink, opts);
     this.socket = write;
+    this.medium = write.remotePort === undefined && read.sock.remotePort === undefined ? 'unix' : 'tcp';
     this.dual = read.sock !== write;
     this.inputs = extra ? [read, extra] : [read];
     const handler: FrameHandler = {
@@ -201,26 +205,37 @@ export async function authenticateSocket(socket: net.Socket, side: Side, opts: A
   }
 }
 
+/** Opens a socket read with `onread`: over the peer's same-host endpoint when `local` allows and it has one here, else TCP. */
+async function open(address: string, local: boolean, onread: OnReadParser['onread']): Promise<net.Socket> {
+  const connected = (socket: net.Socket) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', (e) => {
+        socket.destroy();
+        reject(e);
+      });
+    });
+  const path = local ? localPathFor(address) : null;
+  if (path !== null) {
+    // A peer that stopped listening there (or a namespace mix-up) still has its TCP address.
+    try {
+      return await connected(net.connect({ path, onread }));
+    } catch {}
+  }
+  const { host, port } = parseAddress(splitLocal(address).tcp);
+  return connected(net.connect({ host, port, noDelay: true, onread }));
+}
+
 /** Opens a connection read with `onread` and authenticates as the connector. */
-async function dial(address: string, opts: AuthOpts): Promise<{ socket: net.Socket; parser: OnReadParser; peerRank: number }> {
-  const { host, port } = parseAddress(address);
+async function dial(address: string, opts: AuthOpts, local: boolean): Promise<{ socket: net.Socket; parser: OnReadParser; peerRank: number }> {
   // The handshake channel needs the socket to write; the parser must exist before connect.
   let socket!: net.Socket;
   const ch = new HandshakeChannel((b) => socket.write(b), 2);
   const parser = new OnReadParser(MAX_HANDSHAKE_FRAME, ch);
   parser.onError = (e) => ch.fail(e as Error);
-  socket = net.connect({ host, port, noDelay: true, onread: parser.onread });
+  socket = await open(address, local, parser.onread);
   const onGone = () => ch.fail(new Error('connection closed during the handshake'));
   const onError = (e: Error) => ch.fail(e);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-  } catch (e) {
-    socket.destroy();
-    throw e;
-  }
   socket.on('error', () => {});
   socket.on('close', onGone);
   socket.on('error', onError);
@@ -311,6 +326,7 @@ export interface TcpTransportOptions extends TransportOptions {
 export class TcpTransport extends EventEmitter implements Transport {
   readonly name = 'tcp' as const;
   private server: net.Server | null = null;
+  private localServer: net.Server | null = null;
   private address: string | null = null;
   private onLink: ((link: Link) => void) | null = null;
   private readonly links = new Set<Link>();
@@ -320,11 +336,14 @@ export class TcpTransport extends EventEmitter implements Transport {
   /** Connects waiting for the peer's connection back (pairs). */
   private readonly awaitingRev = new Map<number, { resolve: (s: { socket: net.Socket; framer: Framer }) => void; reject: (e: Error) => void }>();
   private readonly pending = new Set<net.Socket>();
+  /** Peer links between ranks of one host and network namespace go over Unix sockets (local.ts). */
+  private readonly local: boolean;
 
   constructor(private readonly opts: TcpTransportOptions) {
     super();
     this.purpose = opts.purpose ?? 'peer';
     this.dual = opts.dual ?? this.purpose === 'peer';
+    this.local = this.purpose === 'peer' && localLinksEnabled(opts.localLinks) && localHostKey() !== null;
   }
 
   private get authOpts(): AuthOpts {
@@ -350,33 +369,57 @@ export class TcpTransport extends EventEmitter implements Transport {
     const server = net.createServer({ noDelay: true });
     this.server = server;
     if (unref) server.unref();
-    server.on('connection', (socket) => {
-      const remote = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-      socket.on('error', () => {});
-      this.pending.add(socket);
-      socket.once('close', () => this.pending.delete(socket));
-      this.accept(socket).then(
-        (link) => {
-          this.pending.delete(socket);
-          if (link) this.onLink?.(this.track(link));
-        },
-        (err: Error) => {
-          const reason = `rejected ${this.purpose} connection from ${remote}: ${err.message}`;
-          this.opts.log?.(reason);
-          this.emit('reject', reason, remote);
-          socket.destroy();
-        },
-      );
-    });
-    return new Promise((resolve, reject) => {
+    server.on('connection', (socket) => this.onConnection(socket));
+    const tcp = new Promise<string>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.opts.port ?? 0, host, () => {
         server.off('error', reject);
         const a = server.address() as net.AddressInfo;
-        this.address = formatAddress(host, a.port);
-        resolve(this.address);
+        resolve(formatAddress(host, a.port));
       });
     });
+    return tcp.then(async (addr) => {
+      this.address = withLocal(addr, this.local ? await this.startLocalServer(unref) : null);
+      return this.address;
+    });
+  }
+
+  /** The same-host endpoint (local.ts): an abstract Unix socket accepting exactly like the TCP listener; null if it cannot bind. */
+  private startLocalServer(unref: boolean): Promise<{ key: string; name: string } | null> {
+    const key = localHostKey()!;
+    const name = newLocalName();
+    const server = net.createServer();
+    if (unref) server.unref();
+    server.on('connection', (socket) => this.onConnection(socket));
+    return new Promise((resolve) => {
+      server.once('error', (e) => {
+        this.opts.log?.(`same-host links off: cannot listen on an abstract Unix socket (${e.message}); peers on this host use TCP`);
+        resolve(null);
+      });
+      server.listen(abstractPath(name), () => {
+        this.localServer = server;
+        resolve({ key, name });
+      });
+    });
+  }
+
+  private onConnection(socket: net.Socket): void {
+    const remote = socket.remoteAddress === undefined ? 'a same-host socket' : formatAddress(socket.remoteAddress, socket.remotePort ?? 0);
+    socket.on('error', () => {});
+    this.pending.add(socket);
+    socket.once('close', () => this.pending.delete(socket));
+    this.accept(socket).then(
+      (link) => {
+        this.pending.delete(socket);
+        if (link) this.onLink?.(this.track(link));
+      },
+      (err: Error) => {
+        const reason = `rejected ${this.purpose} connection from ${remote}: ${err.message}`;
+        this.opts.log?.(reason);
+        this.emit('reject', reason, remote);
+        socket.destroy();
+      },
+    );
   }
 
   /** Authenticates an accepted socket; returns a link, or null when it completes a connect() of ours. */
@@ -394,7 +437,7 @@ export class TcpTransport extends EventEmitter implements Transport {
     }
     if (!this.onLink) throw new ProtocolError(`rank ${peerRank} connected, but this rank only connects out`);
     // Connect back: the connection we read the peer's frames from.
-    const back = await dial(open.addr!, { ...this.authOpts, expectPeerRank: peerRank }).catch((e: Error) => {
+    const back = await dial(open.addr!, { ...this.authOpts, expectPeerRank: peerRank }, this.local).catch((e: Error) => {
       throw new Error(`cannot open the return connection to rank ${peerRank} at ${open.addr}: ${e.message}`);
     });
     if (socket.destroyed) {
@@ -410,7 +453,7 @@ export class TcpTransport extends EventEmitter implements Transport {
     if (this.dual && !this.server) await this.startServer(true); // somewhere for the peer to connect back to
     let r: Awaited<ReturnType<typeof dial>>;
     try {
-      r = await dial(address, { ...this.authOpts, expectPeerRank: peerRank < 0 ? undefined : peerRank });
+      r = await dial(address, { ...this.authOpts, expectPeerRank: peerRank < 0 ? undefined : peerRank }, this.local);
     } catch (e) {
       throw fail(e);
     }
@@ -439,11 +482,9 @@ export class TcpTransport extends EventEmitter implements Transport {
     for (const l of [...this.links]) l.close();
     for (const w of this.awaitingRev.values()) w.reject(new Error('transport closed'));
     for (const s of this.pending) s.destroy();
-    const s = this.server;
-    this.server = null;
-    if (s) {
-      // Accepted sockets whose peer never closes them are destroyed by the links' linger timers.
-      await new Promise<void>((r) => s.close(() => r()));
-    }
+    const servers = [this.server, this.localServer].filter((x): x is net.Server => x !== null);
+    this.server = this.localServer = null;
+    // Accepted sockets whose peer never closes them are destroyed by the links' linger timers.
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }

@@ -27,6 +27,11 @@ export interface FrameSink {
  */
 export interface Link extends EventEmitter {
   readonly transport: TransportName;
+  /**
+   * What the bytes travel over: 'unix' (a tcp link between ranks of one host,
+   * transports/local.ts), 'tcp', 'ws' (WebSocket over TCP) or 'inproc'.
+   */
+  readonly medium: LinkMedium;
   readonly localRank: number;
   readonly peerRank: number;
   readonly closed: boolean;
@@ -48,6 +53,7 @@ export interface Link extends EventEmitter {
 }
 
 export type TransportName = 'tcp' | 'ws' | 'inproc';
+export type LinkMedium = 'unix' | 'tcp' | 'ws' | 'inproc';
 
 export interface TransportOptions {
   rank: number;
@@ -66,6 +72,11 @@ export interface TransportOptions {
   livenessMs?: number;
   /** Handshake must complete within this time (ms). */
   handshakeMs?: number;
+  /**
+   * TCP only: peers on this host and network namespace connect over a Unix-domain
+   * socket (local.ts). Default on; WEBOMNI_LOCAL_LINKS=0 turns it off.
+   */
+  localLinks?: boolean;
   /** WebSocket only: skip client-side masking (links on a trusted network). Default true on loopback. */
   trustedLink?: boolean;
   log?: (msg: string) => void;

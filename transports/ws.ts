@@ -81,6 +81,7 @@ const LINGER_MS = 5000;
  */
 export class WsLink extends LinkBase {
   readonly transport = 'ws' as const;
+  readonly medium = 'ws' as const;
   /** The connection, owned by the link after the handshake. */
   readonly socket: Socket;
   private readonly client: boolean;

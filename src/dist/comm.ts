@@ -31,6 +31,8 @@ export interface CommOptions {
   allReduceAlgo?: AllReduceAlgo;
   /** Per-peer bytes from which the direct schedules wait for a peer's receiver-ready note (context.ts, readyGate). */
   readyBytes?: number;
+  /** TCP: peers on this host and network namespace connect over Unix sockets (transports/local.ts; default on, WEBOMNI_LOCAL_LINKS=0 turns it off). */
+  localLinks?: boolean;
   /** Namespace for this job's keys in the store. */
   prefix?: string;
   /** Required for the inproc transport: this rank's ends of the channels. */
@@ -129,6 +131,7 @@ export class Comm {
         maxFrame: Math.max(DEFAULTS.maxFrame, this.chunkBytes + 4096, LARGE_CHUNK_BYTES + 4096),
         heartbeatMs: this.opts.heartbeatMs,
         livenessMs: this.opts.livenessMs,
+        localLinks: this.opts.localLinks,
         log: this.log,
       },
       this.opts.inprocPorts,

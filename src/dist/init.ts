@@ -30,6 +30,8 @@ export interface InitOptions {
   allReduceAlgo?: AllReduceAlgo;
   /** Per-peer message size from which direct schedules wait for the peer's receives to be posted (default 8 MiB). */
   readyBytes?: number;
+  /** TCP: ranks on this host connect over Unix sockets (default on; WEBOMNI_LOCAL_LINKS=0 turns it off). */
+  localLinks?: boolean;
   /** Key namespace in the store (lets several jobs or re-inits share a store). */
   prefix?: string;
   inprocPorts?: Map<number, MessagePort>;
@@ -81,6 +83,7 @@ export async function initProcessGroup(o: InitOptions): Promise<World> {
       smallBytes: o.smallBytes,
       allReduceAlgo: o.allReduceAlgo,
       readyBytes: o.readyBytes,
+      localLinks: o.localLinks,
       prefix: o.prefix,
       inprocPorts: o.inprocPorts,
       log,

@@ -21,11 +21,20 @@ function expectAllPassed(outs: RankOutput[], n: number): void {
   for (const o of outs) expect(o.result!.hashes).toEqual(h0);
 }
 
-describe.each(['tcp', 'ws'] as const)('collectives over %s', (transport) => {
+// tcp links between ranks of one host run over Unix sockets (transports/local.ts);
+// 'tcp (loopback)' turns that off so the TCP path itself is covered too.
+const SOCKET_CASES = [
+  { name: 'tcp (same-host unix links)', transport: 'tcp', env: {}, medium: 'unix' },
+  { name: 'tcp (loopback)', transport: 'tcp', env: { WEBOMNI_LOCAL_LINKS: '0' }, medium: 'tcp' },
+  { name: 'ws', transport: 'ws', env: {}, medium: 'ws' },
+] as const;
+
+describe.each(SOCKET_CASES)('collectives over $name', ({ transport, env, medium }) => {
   it.each([2, 3, 4])('%i ranks match the reference', async (n) => {
     // The multi-MiB sizes run on 2 and 4 ranks; 3 ranks covers the uneven small/medium sizes.
-    const outs = await runJob({ n, transport, scenario: n === 3 ? 'collectives-small' : 'collectives' });
+    const outs = await runJob({ n, transport, env, scenario: n === 3 ? 'collectives-small' : 'collectives' });
     expectAllPassed(outs, n);
+    for (const o of outs) expect(o.result!.media).toEqual(Array(n - 1).fill(medium));
   }, 120_000);
 });
 

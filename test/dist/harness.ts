@@ -13,7 +13,7 @@ export interface RankOutput {
   rank: number;
   code: number | null;
   signal: string | null;
-  result?: { rank: number; checks: number; failures: string[]; hashes: Record<string, string>; info: Record<string, unknown> };
+  result?: { rank: number; checks: number; failures: string[]; hashes: Record<string, string>; info: Record<string, unknown>; media?: string[] };
   error?: { rank: number; name: string; message: string; failedRank?: number; elapsedMs: number };
   /** Wall-clock time (Date.now()) the ERROR line was read. */
   errorAt?: number;

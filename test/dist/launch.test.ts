@@ -54,8 +54,9 @@ describe('webomni launch', () => {
   it('an all-reduce across 2 launched ranks (comm-check)', async () => {
     const r = await run(['launch', '--nproc', '2', '--', 'comm-check', '--mib', '2']);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/\[rank 0\] comm-check rank 0\/2: all-reduce of 2 MiB ok/);
-    expect(r.out).toMatch(/\[rank 1\] comm-check rank 1\/2: all-reduce of 2 MiB ok/);
+    // Two ranks of one host: their tcp link runs over a Unix socket.
+    expect(r.out).toMatch(/\[rank 0\] comm-check rank 0\/2: all-reduce of 2 MiB ok \(.* ms; links: 1 unix\)/);
+    expect(r.out).toMatch(/\[rank 1\] comm-check rank 1\/2: all-reduce of 2 MiB ok \(.* ms; links: 1 unix\)/);
   }, 60_000);
 });
 
@@ -101,7 +102,8 @@ describe.skipIf(why !== null)('multi-host over network namespaces', () => {
       expect(r0.code, r0.err).toBe(0);
       expect(r1.code, r1.err).toBe(0);
       const all = r0.out + r1.out;
-      for (let r = 0; r < 4; r++) expect(all).toMatch(new RegExp(`comm-check rank ${r}/4: all-reduce of 4 MiB ok`));
+      // Each rank reaches the other rank of its namespace over a Unix socket and the two ranks of the other "host" over TCP.
+      for (let r = 0; r < 4; r++) expect(all).toMatch(new RegExp(`comm-check rank ${r}/4: all-reduce of 4 MiB ok \\(.* ms; links: (1 unix, 2 tcp|2 tcp, 1 unix)\\)`));
     } finally {
       for (const ns of [a, b]) {
         const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];

@@ -5,6 +5,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeHeader, emptyHeader, encodeHeader, FrameType, HEADER_BYTES } from '../../transports/frame.ts';
 import { TcpTransport } from '../../transports/tcp.ts';
+import { parseAddress } from '../../transports/address.ts';
+import { localHostKey, splitLocal, withLocal } from '../../transports/local.ts';
 import type { FrameSink, Link } from '../../transports/types.ts';
 import { Router } from '../../src/dist/router.ts';
 import { OnReadParser } from '../../transports/reader.ts';
@@ -93,7 +95,7 @@ describe('handshake and frames', () => {
     server.on('reject', (r) => reasons.push(r));
     const addr = await server.listen(() => {});
     cleanups.push(() => server.close());
-    const port = Number(addr.split(':')[1]);
+    const { port } = parseAddress(splitLocal(addr).tcp);
     // Record what a legitimate connector sends.
     const sent: Buffer[] = [];
     const origWrite = net.Socket.prototype.write;
@@ -278,6 +280,81 @@ describe('WebSocket frames read by the link', () => {
     await all;
     expect(Buffer.from(got).equals(copy)).toBe(true);
     expect(msg.equals(copy)).toBe(true); // the sender's bytes are not masked in place
+  });
+});
+
+describe('same-host links of the tcp transport (Unix sockets)', () => {
+  const header = (n: number) => ({ type: FrameType.Data, group: 1, seq: 0, step: 0, op: 1, dtype: 4, redop: 0, flags: 0, count: n, aux: 0 });
+  /** A listener whose sink collects one message of `n` bytes; resolves with the bytes. */
+  async function listener(n: number, opts: { localLinks?: boolean } = {}) {
+    const got = new Uint8Array(n);
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    let arrived = 0;
+    const sink: FrameSink = {
+      place: (_l, h) => got.subarray(h.offset, h.offset + h.length),
+      arrived: (_l, h) => {
+        arrived += h.length;
+        if (arrived === n) done();
+      },
+      control() {},
+    };
+    const links: Link[] = [];
+    const server = new TcpTransport({ rank: 0, secret, sink, log: () => {}, ...opts });
+    const addr = await server.listen((l) => links.push(l));
+    cleanups.push(() => server.close());
+    return { addr, got, all, links };
+  }
+  async function sendFrom(addr: string, msg: Uint8Array, opts: { localLinks?: boolean } = {}): Promise<Link> {
+    const client = new TcpTransport({ rank: 1, secret, sink: { place: (_l, h) => new Uint8Array(h.length), arrived() {}, control() {} }, log: () => {}, ...opts });
+    cleanups.unshift(() => client.close()); // before the listeners: their close waits for open connections
+    const link = await client.connect(addr, 0);
+    await link.send(header(msg.length), msg);
+    return link;
+  }
+  const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + 5) & 255);
+
+  it('ranks of one host and network namespace connect over a Unix socket, both ends', async () => {
+    expect(localHostKey()).toMatch(/^[0-9a-f]{16}$/);
+    const msg = payload(5 << 20);
+    const l = await listener(msg.length);
+    expect(splitLocal(l.addr).local?.key).toBe(localHostKey());
+    const link = await sendFrom(l.addr, msg);
+    await l.all;
+    expect(Buffer.from(l.got).equals(msg)).toBe(true);
+    expect(link.medium).toBe('unix');
+    expect(l.links.map((x) => x.medium)).toEqual(['unix']);
+  });
+
+  it('either end can turn them off (WEBOMNI_LOCAL_LINKS=0 / localLinks: false): loopback TCP', async () => {
+    const msg = payload(70_000);
+    const a = await listener(msg.length, { localLinks: false });
+    expect(splitLocal(a.addr).local).toBeNull();
+    expect((await sendFrom(a.addr, msg)).medium).toBe('tcp');
+    await a.all;
+    const b = await listener(msg.length);
+    expect((await sendFrom(b.addr, msg, { localLinks: false })).medium).toBe('tcp');
+    await b.all;
+    expect(Buffer.from(b.got).equals(msg)).toBe(true);
+  });
+
+  it('an endpoint of another host, or one that is gone, falls back to TCP', async () => {
+    const msg = payload(70_000);
+    const l = await listener(msg.length);
+    const { tcp, local } = splitLocal(l.addr);
+    // Another host (key differs): TCP without trying the socket.
+    const otherHost = withLocal(tcp, { key: local!.key === '0'.repeat(16) ? '1'.repeat(16) : '0'.repeat(16), name: local!.name });
+    expect((await sendFrom(otherHost, msg)).medium).toBe('tcp');
+    await l.all;
+    // This host, but nobody listens on that name: TCP after the failed connect.
+    const gone = withLocal(tcp, { key: local!.key, name: 'webomni-1-000000000000' });
+    const l2 = await listener(msg.length);
+    const gone2 = withLocal(splitLocal(l2.addr).tcp, splitLocal(gone).local);
+    expect((await sendFrom(gone2, msg)).medium).toBe('tcp');
+    await l2.all;
+    expect(Buffer.from(l2.got).equals(msg)).toBe(true);
+    // A malformed local part is ignored, not trusted.
+    expect(splitLocal(`${tcp}+local:zz:../etc`)).toEqual({ tcp, local: null });
   });
 });
 

@@ -9,7 +9,9 @@ const t0 = Date.now();
 try {
   const world = await initFromEnv();
   const report = await runScenario(scenario, world);
-  process.stdout.write(`RESULT ${JSON.stringify(report)}\n`);
+  // What each link runs over (unix, tcp, ws), so tests can check which path they exercised.
+  const media = [...world.comm.links.values()].map((l) => l.medium);
+  process.stdout.write(`RESULT ${JSON.stringify({ ...report, media })}\n`);
   await world.shutdown();
   process.exit(0);
 } catch (e) {

@@ -40,7 +40,11 @@ export function register(program: Command): void {
       const ms = performance.now() - t0;
       const want = (world.size * (world.size + 1)) / 2;
       const ok = buf.every((v) => v === want);
-      console.log(`comm-check rank ${world.rank}/${world.size}: all-reduce of ${opts.mib} MiB ${ok ? 'ok' : 'WRONG'} (${ms.toFixed(1)} ms)`);
+      // Which links this rank has, e.g. "links: 1 unix, 2 tcp" (unix: same-host peers of a tcp job).
+      const media = new Map<string, number>();
+      for (const l of world.comm.links.values()) media.set(l.medium, (media.get(l.medium) ?? 0) + 1);
+      const links = [...media].map(([m, k]) => `${k} ${m}`).join(', ') || 'none';
+      console.log(`comm-check rank ${world.rank}/${world.size}: all-reduce of ${opts.mib} MiB ${ok ? 'ok' : 'WRONG'} (${ms.toFixed(1)} ms; links: ${links})`);
       await world.barrier();
       await world.shutdown();
       if (!ok) process.exitCode = 1;
