@@ -1,10 +1,13 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,tcp-loopback,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
 // the same sizes with raw node:net (the link's limit: every rank streams the
 // bytes to its ring neighbour while receiving from the other, no framing) and
-// with PyTorch's Gloo backend. busbw uses nccl-tests' factors: all-reduce
+// with PyTorch's Gloo backend. `tcp` is the tcp transport as jobs run it (ranks
+// of one host linked over Unix sockets, transports/local.ts); `tcp-loopback`
+// the same with those links off (WEBOMNI_LOCAL_LINKS=0), over loopback TCP
+// like Gloo; the raw rings run over both. busbw uses nccl-tests' factors: all-reduce
 // 2(n−1)/n, the others (n−1)/n of algbw = size / time. Results go to
 // bench/results/comm.json in the shared format.
 import { spawn } from 'node:child_process';
@@ -18,7 +21,8 @@ import { StoreServer } from '../src/dist/store.ts';
 import { createInProcFabric } from '../transports/inproc.ts';
 
 const COLLS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all'] as const;
-type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread';
+type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix';
+const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix'];
 const ALL_SIZES = [8, 64, 512, 4 << 10, 32 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20];
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -41,7 +45,7 @@ interface CpuSample {
   cpuS: number;
 }
 
-const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : c === 'raw' || c === 'raw_onread' ? 1 : (n - 1) / n);
+const busFactor = (c: Coll, n: number) => (c === 'all_reduce' ? (2 * (n - 1)) / n : RAW.includes(c) ? 1 : (n - 1) / n);
 /**
  * Untimed warm-up operations, then timed ones, per size (nccl-tests warms up
  * too). The first operations on a size pay one-time costs that a training
@@ -75,9 +79,10 @@ async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown
  * Ring exchange over raw sockets: send `bytes` to next while receiving `bytes` from prev.
  * 'data': the receiver takes Node's 'data' events (a fresh buffer per read);
  * 'onread': the receiver opened the connection with `onread` and the kernel
- * copies into one reused, preallocated destination (what webomni's TCP links do).
+ * copies into one reused, preallocated destination (what webomni's TCP links do);
+ * 'unix': 'onread' over a Unix-domain socket (what tcp links between ranks of one host run over).
  */
-async function rawRing(world: World, mode: 'data' | 'onread'): Promise<(bytes: number) => Promise<void>> {
+async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<(bytes: number) => Promise<void>> {
   const n = world.size;
   const me = world.rank;
   const store = world.comm.store;
@@ -105,12 +110,13 @@ async function rawRing(world: World, mode: 'data' | 'onread'): Promise<(bytes: n
       srv.close();
       resolve();
     });
-    srv.listen(0, '127.0.0.1', () => store.set(`bench/raw-${mode}/${me}`, (srv.address() as net.AddressInfo).port));
+    if (mode === 'unix') srv.listen(`\0webomni-bench-${process.pid}`, () => store.set(`bench/raw-${mode}/${me}`, `\0webomni-bench-${process.pid}`));
+    else srv.listen(0, '127.0.0.1', () => store.set(`bench/raw-${mode}/${me}`, (srv.address() as net.AddressInfo).port));
   });
   // data: connect to next and write to it; onread: connect to prev (with onread) and read from it.
   const peer = mode === 'data' ? (me + 1) % n : (me - 1 + n) % n;
-  const port = Number(await store.get(`bench/raw-${mode}/${peer}`));
-  const dialed = net.connect({ port, host: '127.0.0.1', noDelay: true, ...(mode === 'onread' ? { onread } : {}) });
+  const addr = String(await store.get(`bench/raw-${mode}/${peer}`));
+  const dialed = mode === 'unix' ? net.connect({ path: addr, onread }) : net.connect({ port: Number(addr), host: '127.0.0.1', noDelay: true, ...(mode === 'onread' ? { onread } : {}) });
   await new Promise((r) => dialed.once('connect', r));
   await acc;
   const toNext = mode === 'data' ? dialed : accepted;
@@ -136,13 +142,13 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
     if (isMainThread || world.rank === 0) process.stdout.write(`CPU ${JSON.stringify({ coll, bytes, cpuS: t.cpuS } satisfies CpuSample)}\n`);
   };
   for (const coll of spec.colls) {
-    const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : null;
+    const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : coll === 'raw_unix' ? await rawRing(world, 'unix') : null;
     for (const size of spec.sizes) {
       const total = Math.max(1, Math.floor(size / 4));
       const per = Math.max(1, Math.floor(total / n));
       let bytes: number;
       let op: () => PromiseLike<unknown>;
-      if (coll === 'raw' || coll === 'raw_onread') {
+      if (RAW.includes(coll)) {
         bytes = size;
         op = () => raw!(size);
       } else if (coll === 'all_reduce') {
@@ -224,7 +230,16 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(n), WEBOMNI_STORE: store, WEBOMNI_JOB_SECRET: secret.toString('hex'), WEBOMNI_TRANSPORT: transport === 'raw' ? 'tcp' : transport, WEBOMNI_COMM_BENCH_SPEC: JSON.stringify(spec) },
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(n),
+        WEBOMNI_STORE: store,
+        WEBOMNI_JOB_SECRET: secret.toString('hex'),
+        WEBOMNI_TRANSPORT: transport === 'raw' || transport === 'tcp-loopback' ? 'tcp' : transport,
+        ...(transport === 'tcp-loopback' ? { WEBOMNI_LOCAL_LINKS: '0' } : {}),
+        WEBOMNI_COMM_BENCH_SPEC: JSON.stringify(spec),
+      },
     });
     p.stdout!.on('data', collect(sink.line));
     return p;
@@ -311,7 +326,8 @@ export async function run(args: string[]): Promise<void> {
     return i >= 0 ? args[i + 1]! : def;
   };
   const ranks = opt('ranks', '2,4').split(',').map(Number);
-  const transports = opt('transports', 'tcp,ws,inproc').split(',');
+  const transports = opt('transports', 'tcp,tcp-loopback,ws,inproc').split(',');
+  for (const t of transports) if (!['tcp', 'tcp-loopback', 'ws', 'inproc'].includes(t)) throw new Error(`unknown transport ${t} (tcp, tcp-loopback, ws, inproc)`);
   const maxBytes = Number(opt('max-mib', '256')) * (1 << 20);
   const minBytes = Number(opt('min-mib', '0')) * (1 << 20);
   const sizes = ALL_SIZES.filter((s) => s <= maxBytes && s >= minBytes);
@@ -324,7 +340,8 @@ export async function run(args: string[]): Promise<void> {
   const tables: Record<string, unknown>[] = [];
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
-    "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here",
+    "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
+    'tcp = the tcp transport as jobs run it: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
     'cpu ns/B = CPU time (user + system, summed over all ranks) per byte of bus traffic per rank (size × the busbw factor; raw: size): lower is better; with more ranks than cores the wall-clock figures are bound by this cost',
@@ -355,7 +372,7 @@ export async function run(args: string[]): Promise<void> {
       const round = repeat > 1 ? ` (round ${rep + 1}/${repeat})` : '';
       if (raw) {
         console.log(`\n[comm bench] ${n} ranks${round}: raw node:net ring…`);
-        for (const s of await runProcesses(n, 'raw', { sizes, colls: ['raw', 'raw_onread'] })) put(s.coll, 'any', sizeOf(s.bytes), s);
+        for (const s of await runProcesses(n, 'raw', { sizes, colls: [...RAW] })) put(s.coll, 'any', sizeOf(s.bytes), s);
       }
       if (gloo) {
         console.log(`[comm bench] ${n} ranks${round}: gloo…`);
@@ -383,26 +400,28 @@ export async function run(args: string[]): Promise<void> {
           const gBus = median(bw.get(`gloo|${coll}|${size}`) ?? []);
           const rBus = median(bw.get(`raw|any|${size}`) ?? []);
           const roBus = median(bw.get(`raw_onread|any|${size}`) ?? []);
+          const ruBus = median(bw.get(`raw_unix|any|${size}`) ?? []);
           const timeUs = algbw ? (size / algbw / 1e9) * 1e6 : null;
           const cOurs = median(cpu.get(`${transport}|${coll}|${size}`) ?? []);
           const cRaw = median(cpu.get(`raw_onread|any|${size}`) ?? []);
           const cGloo = median(cpu.get(`gloo|${coll}|${size}`) ?? []);
           table.push({
-            size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, glooBusbw: gBus,
+            size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, rawUnixBusbw: ruBus, glooBusbw: gBus,
             cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
-            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
+            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
           if (coll === 'all_reduce' && size >= 16 << 20) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
+            if (transport === 'tcp') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }
