@@ -217,6 +217,8 @@ export class SimdArena {
     const mem = this.bytes();
     const n = dst.length;
     const m = srcs.length;
+    // Memory addresses of the sources' first bytes.
+    const at = srcs.map((s) => ARENA_BASE + s);
     for (let o = 0; o < n; o += WINDOW) {
       const len = Math.min(WINDOW, n - o);
       const vec = len & ~(STRIDE - 1);
@@ -224,12 +226,11 @@ export class SimdArena {
       if (vec > 0) {
         // Up to MAX_FUSED sources per pass, in order.
         let i = 0;
-        const at = (j: number) => ARENA_BASE + srcs[j]! + o;
-        for (; i + 3 <= m; i += 3) k3(0, at(i), at(i + 1), at(i + 2), vec);
-        if (m - i === 2) k2(0, at(i), at(i + 1), vec);
-        else if (m - i === 1) k1(0, at(i), vec);
+        for (; i + 3 <= m; i += 3) k3(0, at[i]! + o, at[i + 1]! + o, at[i + 2]! + o, vec);
+        if (m - i === 2) k2(0, at[i]! + o, at[i + 1]! + o, vec);
+        else if (m - i === 1) k1(0, at[i]! + o, vec);
       }
-      if (vec < len) for (let i = 0; i < m; i++) tail(kind, mem.subarray(vec, len), mem.subarray(ARENA_BASE + srcs[i]! + o + vec, ARENA_BASE + srcs[i]! + o + len));
+      if (vec < len) for (let i = 0; i < m; i++) tail(kind, mem.subarray(vec, len), mem.subarray(at[i]! + o + vec, at[i]! + o + len));
       dst.set(mem.subarray(0, len), o);
     }
   }
