@@ -1,13 +1,13 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,tcp-loopback,ws,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,tcp-loopback,ws,ws-loopback,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
 // the same sizes with raw node:net (the link's limit: every rank streams the
 // bytes to its ring neighbour while receiving from the other, no framing) and
-// with PyTorch's Gloo backend. `tcp` is the tcp transport as jobs run it (ranks
-// of one host linked over Unix sockets, transports/local.ts); `tcp-loopback`
-// the same with those links off (WEBOMNI_LOCAL_LINKS=0), over loopback TCP
-// like Gloo; the raw rings run over both. busbw uses nccl-tests' factors: all-reduce
+// with PyTorch's Gloo backend. `tcp` and `ws` are the transports as jobs run
+// them (ranks of one host linked over Unix sockets, transports/local.ts);
+// `tcp-loopback` and `ws-loopback` the same with those links off
+// (WEBOMNI_LOCAL_LINKS=0), over loopback TCP like Gloo; the raw rings run over both. busbw uses nccl-tests' factors: all-reduce
 // 2(n−1)/n, the others (n−1)/n of algbw = size / time. Results go to
 // bench/results/comm.json in the shared format.
 import { spawn } from 'node:child_process';
@@ -236,8 +236,8 @@ async function runProcesses(n: number, transport: string, spec: Spec): Promise<S
         WORLD_SIZE: String(n),
         WEBOMNI_STORE: store,
         WEBOMNI_JOB_SECRET: secret.toString('hex'),
-        WEBOMNI_TRANSPORT: transport === 'raw' || transport === 'tcp-loopback' ? 'tcp' : transport,
-        ...(transport === 'tcp-loopback' ? { WEBOMNI_LOCAL_LINKS: '0' } : {}),
+        WEBOMNI_TRANSPORT: transport === 'raw' ? 'tcp' : transport.replace(/-loopback$/, ''),
+        ...(transport.endsWith('-loopback') ? { WEBOMNI_LOCAL_LINKS: '0' } : {}),
         WEBOMNI_COMM_BENCH_SPEC: JSON.stringify(spec),
       },
     });
@@ -326,8 +326,9 @@ export async function run(args: string[]): Promise<void> {
     return i >= 0 ? args[i + 1]! : def;
   };
   const ranks = opt('ranks', '2,4').split(',').map(Number);
-  const transports = opt('transports', 'tcp,tcp-loopback,ws,inproc').split(',');
-  for (const t of transports) if (!['tcp', 'tcp-loopback', 'ws', 'inproc'].includes(t)) throw new Error(`unknown transport ${t} (tcp, tcp-loopback, ws, inproc)`);
+  const KNOWN = ['tcp', 'tcp-loopback', 'ws', 'ws-loopback', 'inproc'];
+  const transports = opt('transports', KNOWN.join(',')).split(',');
+  for (const t of transports) if (!KNOWN.includes(t)) throw new Error(`unknown transport ${t} (${KNOWN.join(', ')})`);
   const maxBytes = Number(opt('max-mib', '256')) * (1 << 20);
   const minBytes = Number(opt('min-mib', '0')) * (1 << 20);
   const sizes = ALL_SIZES.filter((s) => s <= maxBytes && s >= minBytes);
@@ -341,7 +342,7 @@ export async function run(args: string[]): Promise<void> {
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
     "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
-    'tcp = the tcp transport as jobs run it: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
+    'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
     'cpu ns/B = CPU time (user + system, summed over all ranks) per byte of bus traffic per rank (size × the busbw factor; raw: size): lower is better; with more ranks than cores the wall-clock figures are bound by this cost',
@@ -416,7 +417,7 @@ export async function run(args: string[]): Promise<void> {
           if (coll === 'all_reduce' && size >= 16 << 20) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
-            if (transport === 'tcp') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
+            if (transport === 'tcp' || transport === 'ws') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }

@@ -28,8 +28,9 @@ export interface FrameSink {
 export interface Link extends EventEmitter {
   readonly transport: TransportName;
   /**
-   * What the bytes travel over: 'unix' (a tcp link between ranks of one host,
-   * transports/local.ts), 'tcp', 'ws' (WebSocket over TCP) or 'inproc'.
+   * What the bytes travel over, whatever the framing (`transport`): 'unix'
+   * (a same-host link between ranks of one host and network namespace,
+   * transports/local.ts), 'tcp' or 'inproc'.
    */
   readonly medium: LinkMedium;
   readonly localRank: number;
@@ -53,7 +54,7 @@ export interface Link extends EventEmitter {
 }
 
 export type TransportName = 'tcp' | 'ws' | 'inproc';
-export type LinkMedium = 'unix' | 'tcp' | 'ws' | 'inproc';
+export type LinkMedium = 'unix' | 'tcp' | 'inproc';
 
 export interface TransportOptions {
   rank: number;

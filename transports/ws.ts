@@ -3,11 +3,16 @@
 // tensor bytes are never concatenated). permessage-deflate is off on both sides;
 // on trusted links the connector uses an all-zero mask, which `ws` recognises
 // and skips (no copy, no XOR); elsewhere bufferutil does the masking.
+// Ranks of one host and network namespace upgrade over an abstract Unix socket
+// instead of loopback TCP, exactly as the tcp transport's same-host links do
+// (local.ts); the WebSocket protocol on the connection is unchanged.
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { acceptHandshake, connectHandshake, ReplayGuard } from './auth.ts';
 import { LOOPBACK, formatAddress, parseAddress } from './address.ts';
+import { abstractPath, localHostKey, localLinksEnabled, localPathFor, newLocalName, splitLocal, withLocal } from './local.ts';
 import { randomBytes } from 'node:crypto';
 import { FrameType, HEADER_BYTES, ProtocolError, emptyHeader, encodeHeader } from './frame.ts';
 import { Framer } from './framer.ts';
@@ -81,7 +86,8 @@ const LINGER_MS = 5000;
  */
 export class WsLink extends LinkBase {
   readonly transport = 'ws' as const;
-  readonly medium = 'ws' as const;
+  /** 'unix' over a same-host socket (local.ts; it has no remote port), else 'tcp'. */
+  readonly medium: 'unix' | 'tcp';
   /** The connection, owned by the link after the handshake. */
   readonly socket: Socket;
   private readonly client: boolean;
@@ -101,6 +107,7 @@ export class WsLink extends LinkBase {
     this.ready = this.open ? Promise.resolve() : new Promise<void>((r) => (this.openGate = r));
     const { sock, held } = takeSocket(ws);
     this.socket = sock;
+    this.medium = sock.remotePort === undefined ? 'unix' : 'tcp';
     sock.setNoDelay(true);
     sock.on('close', () => this.connectionLost('socket closed'));
     sock.on('end', () => this.connectionLost('peer closed the connection'));
@@ -256,14 +263,25 @@ async function authenticateWs(
   }
 }
 
+/** Answers plain HTTP requests on a peer listener: only upgrades are served. */
+function upgradeOnly(_req: IncomingMessage, res: import('node:http').ServerResponse): void {
+  res.writeHead(426, { 'content-type': 'text/plain' });
+  res.end('webomni peer endpoint: WebSocket upgrades only\n');
+}
+
 export class WsTransport extends EventEmitter implements Transport {
   readonly name = 'ws' as const;
-  private server: WebSocketServer | null = null;
+  private wss: WebSocketServer | null = null;
+  /** The TCP listener and, when same-host links are on, the abstract-socket one. */
+  private servers: Server[] = [];
   private readonly links = new Set<Link>();
   private readonly replay = new ReplayGuard();
+  /** Peer links between ranks of one host and network namespace go over Unix sockets (local.ts). */
+  private readonly local: boolean;
 
   constructor(private readonly opts: TransportOptions) {
     super();
+    this.local = localLinksEnabled(opts.localLinks) && localHostKey() !== null;
   }
 
   private get maxPayload(): number {
@@ -276,40 +294,79 @@ export class WsTransport extends EventEmitter implements Transport {
     return link;
   }
 
-  listen(onLink: (link: Link) => void): Promise<string> {
+  /** An HTTP server that hands every upgrade request to the WebSocket server. */
+  private httpServer(wss: WebSocketServer): Server {
+    const server = createServer(upgradeOnly);
+    server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+    this.servers.push(server);
+    return server;
+  }
+
+  async listen(onLink: (link: Link) => void): Promise<string> {
     const host = this.opts.host ?? LOOPBACK;
-    return new Promise((resolve, reject) => {
-      const server = new WebSocketServer({ host, port: 0, perMessageDeflate: false, maxPayload: this.maxPayload, clientTracking: false });
-      this.server = server;
-      server.once('error', reject);
-      server.on('listening', () => {
-        server.off('error', reject);
-        const a = server.address() as { port: number };
-        resolve(`ws://${formatAddress(host, a.port)}/`);
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: this.maxPayload, clientTracking: false });
+    this.wss = wss;
+    wss.on('connection', (ws, req) => {
+      const remote = req.socket.remoteAddress === undefined ? 'a same-host socket' : formatAddress(req.socket.remoteAddress, req.socket.remotePort ?? 0);
+      ws.on('error', () => {});
+      authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(
+        ({ peerRank, framer }) => onLink(this.track(new WsLink(ws, framer, 'accept', false, this.opts.rank, peerRank, this.opts))),
+        (err: Error) => {
+          const reason = `rejected peer connection from ${remote}: ${err.message}`;
+          this.opts.log?.(reason);
+          this.emit('reject', reason, remote);
+          ws.terminate();
+        },
+      );
+    });
+    const tcp = this.httpServer(wss);
+    const port = await new Promise<number>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(0, host, () => {
+        tcp.off('error', reject);
+        resolve((tcp.address() as { port: number }).port);
       });
-      server.on('connection', (ws, req) => {
-        const remote = formatAddress(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
-        ws.on('error', () => {});
-        authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(
-          ({ peerRank, framer }) => onLink(this.track(new WsLink(ws, framer, 'accept', false, this.opts.rank, peerRank, this.opts))),
-          (err: Error) => {
-            const reason = `rejected peer connection from ${remote}: ${err.message}`;
-            this.opts.log?.(reason);
-            this.emit('reject', reason, remote);
-            ws.terminate();
-          },
-        );
+    });
+    return withLocal(`ws://${formatAddress(host, port)}/`, this.local ? await this.listenLocal(wss) : null);
+  }
+
+  /** The same-host endpoint (local.ts), or null (peers then use TCP) if it cannot bind. */
+  private listenLocal(wss: WebSocketServer): Promise<{ key: string; name: string } | null> {
+    const key = localHostKey()!;
+    const name = newLocalName();
+    const server = this.httpServer(wss);
+    return new Promise((resolve) => {
+      server.once('error', (e) => {
+        this.opts.log?.(`same-host links off: cannot listen on an abstract Unix socket (${e.message}); peers on this host use TCP`);
+        this.servers = this.servers.filter((x) => x !== server);
+        resolve(null);
       });
+      server.listen(abstractPath(name), () => resolve({ key, name }));
     });
   }
 
   async connect(address: string, peerRank: number): Promise<Link> {
-    const { host, port } = parseAddress(address);
-    const trusted = this.opts.trustedLink ?? isLoopback(host);
+    const path = this.local ? localPathFor(address) : null;
+    if (path !== null) {
+      // A peer that stopped listening there (or a namespace mix-up) still has its TCP address.
+      const link = await this.dial(address, peerRank, path).catch((e: Error & { beforeOpen?: boolean }) => {
+        if (e.beforeOpen) return null;
+        throw e;
+      });
+      if (link) return link;
+    }
+    return this.dial(address, peerRank, null);
+  }
+
+  /** Opens a WebSocket to the peer (over `path`, a same-host socket, when given) and authenticates. */
+  private async dial(address: string, peerRank: number, path: string | null): Promise<Link> {
+    const { host, port } = parseAddress(splitLocal(address).tcp);
+    const trusted = this.opts.trustedLink ?? (path !== null || isLoopback(host));
     const ws = new WebSocket(`ws://${formatAddress(host, port)}/`, {
       perMessageDeflate: false,
       maxPayload: this.maxPayload,
       ...(trusted ? { generateMask: zeroMask } : {}),
+      ...(path !== null ? { createConnection: () => netConnect({ path }) } : {}),
     });
     // Listen for the challenge before 'open': it can arrive in the same packet
     // as the HTTP upgrade response and be emitted before an awaited 'open' resumes us.
@@ -321,7 +378,7 @@ export class WsTransport extends EventEmitter implements Transport {
         ws.once('error', reject);
       });
     } catch (e) {
-      throw new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`);
+      throw Object.assign(new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`), { beforeOpen: true });
     }
     ws.on('error', () => {});
     try {
@@ -335,8 +392,10 @@ export class WsTransport extends EventEmitter implements Transport {
 
   async close(): Promise<void> {
     for (const l of [...this.links]) l.close();
-    const s = this.server;
-    this.server = null;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    const servers = this.servers;
+    this.servers = [];
+    this.wss?.close();
+    this.wss = null;
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }
 }

@@ -21,12 +21,14 @@ function expectAllPassed(outs: RankOutput[], n: number): void {
   for (const o of outs) expect(o.result!.hashes).toEqual(h0);
 }
 
-// tcp links between ranks of one host run over Unix sockets (transports/local.ts);
-// 'tcp (loopback)' turns that off so the TCP path itself is covered too.
+// Links between ranks of one host run over Unix sockets (transports/local.ts);
+// the loopback cases turn that off so each transport's TCP path is covered too.
+const LOOPBACK = { WEBOMNI_LOCAL_LINKS: '0' };
 const SOCKET_CASES = [
   { name: 'tcp (same-host unix links)', transport: 'tcp', env: {}, medium: 'unix' },
-  { name: 'tcp (loopback)', transport: 'tcp', env: { WEBOMNI_LOCAL_LINKS: '0' }, medium: 'tcp' },
-  { name: 'ws', transport: 'ws', env: {}, medium: 'ws' },
+  { name: 'tcp (loopback)', transport: 'tcp', env: LOOPBACK, medium: 'tcp' },
+  { name: 'ws (same-host unix links)', transport: 'ws', env: {}, medium: 'unix' },
+  { name: 'ws (loopback)', transport: 'ws', env: LOOPBACK, medium: 'tcp' },
 ] as const;
 
 describe.each(SOCKET_CASES)('collectives over $name', ({ transport, env, medium }) => {

@@ -283,7 +283,10 @@ describe('WebSocket frames read by the link', () => {
   });
 });
 
-describe('same-host links of the tcp transport (Unix sockets)', () => {
+const TRANSPORTS = { tcp: TcpTransport, ws: WsTransport } as const;
+
+describe.each(['tcp', 'ws'] as const)('same-host links of the %s transport (Unix sockets)', (name) => {
+  const Transport = TRANSPORTS[name];
   const header = (n: number) => ({ type: FrameType.Data, group: 1, seq: 0, step: 0, op: 1, dtype: 4, redop: 0, flags: 0, count: n, aux: 0 });
   /** A listener whose sink collects one message of `n` bytes; resolves with the bytes. */
   async function listener(n: number, opts: { localLinks?: boolean } = {}) {
@@ -300,13 +303,13 @@ describe('same-host links of the tcp transport (Unix sockets)', () => {
       control() {},
     };
     const links: Link[] = [];
-    const server = new TcpTransport({ rank: 0, secret, sink, log: () => {}, ...opts });
+    const server = new Transport({ rank: 0, secret, sink, log: () => {}, ...opts });
     const addr = await server.listen((l) => links.push(l));
     cleanups.push(() => server.close());
     return { addr, got, all, links };
   }
   async function sendFrom(addr: string, msg: Uint8Array, opts: { localLinks?: boolean } = {}): Promise<Link> {
-    const client = new TcpTransport({ rank: 1, secret, sink: { place: (_l, h) => new Uint8Array(h.length), arrived() {}, control() {} }, log: () => {}, ...opts });
+    const client = new Transport({ rank: 1, secret, sink: { place: (_l, h) => new Uint8Array(h.length), arrived() {}, control() {} }, log: () => {}, ...opts });
     cleanups.unshift(() => client.close()); // before the listeners: their close waits for open connections
     const link = await client.connect(addr, 0);
     await link.send(header(msg.length), msg);
