@@ -62,5 +62,11 @@ describe('collectives over inproc (ranks as threads)', () => {
     expect(r.status, r.stderr + r.stdout.slice(-2000)).toBe(0);
     const outs = r.stdout.split('\n').filter((l) => l.startsWith('RESULT ')).map((l) => ({ rank: 0, code: 0, signal: null, stderr: '', ticks: 0, result: JSON.parse(l.slice(7)) }) as RankOutput);
     expectAllPassed(outs, n);
+    // Payloads went through the shared-memory rings (only frames sent before a peer's ring arrived are copies).
+    for (const o of outs) {
+      const sent = (o.result as unknown as { sent: { ring: number; transferred: number }[] }).sent;
+      expect(sent.length).toBe(n - 1);
+      for (const s of sent) expect(s.ring).toBeGreaterThan(s.transferred);
+    }
   }, 120_000);
 });

@@ -3,7 +3,7 @@
 // serves the store; each worker thread is one rank. Prints one RESULT line per rank.
 import { randomBytes } from 'node:crypto';
 import { Worker, isMainThread, workerData, type MessagePort } from 'node:worker_threads';
-import { createInProcFabric } from '../../transports/inproc.ts';
+import { createInProcFabric, type InProcLink } from '../../transports/inproc.ts';
 import { initProcessGroup } from '../../src/dist/init.ts';
 import { StoreServer } from '../../src/dist/store.ts';
 import { runScenario } from './run-scenario.ts';
@@ -50,6 +50,8 @@ if (isMainThread) {
   const d = workerData as Data;
   const world = await initProcessGroup({ rank: d.rank, worldSize: d.worldSize, secret: d.secret, storeAddress: d.store, transport: 'inproc', inprocPorts: d.ports });
   const report = await runScenario(d.scenario, world);
-  process.stdout.write(`RESULT ${JSON.stringify(report)}\n`);
+  // Payload frames each link sent through the peer's shared ring and as transferred copies.
+  const sent = [...world.comm.links.values()].map((l) => (l as InProcLink).sent);
+  process.stdout.write(`RESULT ${JSON.stringify({ ...report, sent })}\n`);
   await world.shutdown();
 }
