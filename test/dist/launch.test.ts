@@ -73,7 +73,7 @@ const why = netnsAvailable();
 if (why) console.log(`[skip] multi-host netns test skipped: ${why}`);
 
 describe.skipIf(why !== null)('multi-host over network namespaces', () => {
-  it('2 hosts × 2 ranks all-reduce across a veth pair', async () => {
+  it.each(['tcp', 'ws'])('2 hosts × 2 ranks all-reduce across a veth pair (%s)', async (transport) => {
     const id = process.pid % 100000;
     const [a, b] = [`wo-a-${id}`, `wo-b-${id}`];
     const [va, vb] = [`woa${id}`, `wob${id}`];
@@ -94,11 +94,8 @@ describe.skipIf(why !== null)('multi-host over network namespaces', () => {
         sh('-n', ns, 'link', 'set', v!, 'up');
       }
       const env = { WEBOMNI_JOB_SECRET: randomBytes(32).toString('hex') };
-      const common = ['launch', '--nproc', '2', '--nnodes', '2', '--master', '10.231.0.1:29561', '--'];
-      const [r0, r1] = await Promise.all([
-        run(['launch', '--nproc', '2', '--nnodes', '2', '--node-rank', '0', ...common.slice(5), 'comm-check', '--mib', '4'], env, a),
-        run(['launch', '--nproc', '2', '--nnodes', '2', '--node-rank', '1', ...common.slice(5), 'comm-check', '--mib', '4'], env, b),
-      ]);
+      const node = (rank: number) => ['launch', '--nproc', '2', '--nnodes', '2', '--node-rank', String(rank), '--master', '10.231.0.1:29561', '--transport', transport, '--', 'comm-check', '--mib', '4'];
+      const [r0, r1] = await Promise.all([run(node(0), env, a), run(node(1), env, b)]);
       expect(r0.code, r0.err).toBe(0);
       expect(r1.code, r1.err).toBe(0);
       const all = r0.out + r1.out;
