@@ -1,6 +1,7 @@
 // In-process tests over real loopback sockets: the rendezvous store's
 // operations and timeouts, the handshake's replay protection, frame header
 // validation, and the router's bound on early (unposted) data.
+import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeHeader, emptyHeader, encodeHeader, FrameType, HEADER_BYTES } from '../../transports/frame.ts';
@@ -358,6 +359,28 @@ describe.each(['tcp', 'ws'] as const)('same-host links of the %s transport (Unix
     expect(Buffer.from(l2.got).equals(msg)).toBe(true);
     // A malformed local part is ignored, not trusted.
     expect(splitLocal(`${tcp}+local:zz:../etc`)).toEqual({ tcp, local: null });
+  });
+
+  it.runIf(name === 'ws')('plain HTTP requests on either endpoint get 426 and the listener keeps serving', async () => {
+    const msg = payload(70_000);
+    const l = await listener(msg.length);
+    const { tcp, local } = splitLocal(l.addr);
+    const { host, port } = parseAddress(tcp);
+    const get = (o: http.RequestOptions) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http.get({ ...o, path: '/', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        }).on('error', reject);
+      });
+    for (const r of [await get({ host, port }), await get({ socketPath: `\0${local!.name}` })]) {
+      expect(r.status).toBe(426);
+      expect(r.body).toMatch(/WebSocket upgrades only/);
+    }
+    expect((await sendFrom(l.addr, msg)).medium).toBe('unix');
+    await l.all;
+    expect(Buffer.from(l.got).equals(msg)).toBe(true);
   });
 });
 
