@@ -240,6 +240,10 @@ export async function deviceFake(world: World): Promise<Report> {
   const g = world as unknown as { allReduce: World['allReduce'] };
   const orig = g.allReduce.bind(world);
   g.allReduce = ((buf: Float32Array, o: object) => {
+    // Overlap seen from either side: a collective starts while a download is
+    // in flight, or a download starts or ends while a collective is (a fast
+    // link can finish a chunk's all-reduce inside one download).
+    if (inflightDl > 0) overlapped++;
     commBusy++;
     const w = orig(buf, o);
     w.wait().finally(() => commBusy--);
