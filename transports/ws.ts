@@ -1,11 +1,12 @@
-// WebSocket transport on `ws`: the same frame stream as TCP, carried in binary
-// WebSocket messages (a header message, then the payload as its own message so
-// tensor bytes are never concatenated). permessage-deflate is off on both sides;
-// on trusted links the connector uses an all-zero mask, which `ws` recognises
-// and skips (no copy, no XOR); elsewhere bufferutil does the masking.
-// Ranks of one host and network namespace upgrade over an abstract Unix socket
-// instead of loopback TCP, exactly as the tcp transport's same-host links do
-// (local.ts); the WebSocket protocol on the connection is unchanged.
+// WebSocket transport on `ws`: the same frame stream as TCP, one of our frames
+// (header + payload) per binary WebSocket frame (wsframe.ts). `ws` does the
+// upgrade; permessage-deflate is off on both sides; on trusted links the
+// connector uses an all-zero mask, which the reader recognises and skips (no
+// copy, no XOR); elsewhere bufferutil does the masking. A link is two
+// connections, one per direction (WsLink). Ranks of one host and network
+// namespace upgrade over an abstract Unix socket instead of loopback TCP,
+// exactly as the tcp transport's same-host links do (local.ts); the WebSocket
+// protocol on the connections is unchanged.
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -76,47 +77,94 @@ function takeSocket(ws: WebSocket): { sock: Socket; held: Buffer[] } {
 
 const ZERO_KEY = Buffer.alloc(4);
 const LINGER_MS = 5000;
+/** The write-only connection went away: wait this long for the read side to say why (Bye, EOF). */
+const GRACE_MS = 300;
+
+/** One authenticated WebSocket of a link, with the handshake's framer (to check nothing was read past it). */
+export interface WsHalf {
+  ws: WebSocket;
+  framer: Framer;
+}
 
 /**
- * After the `ws` handshake and our HMAC exchange, the link owns the socket
- * (see wsframe.ts). To hand over cleanly, the accepting side sends nothing
- * after its AuthOk until the connecting side's first frame (a heartbeat it
- * sends as soon as it owns its socket) has arrived: so neither side's `ws`
- * can have read link bytes before the link took the socket.
+ * A link is two WebSocket connections, both opened by the connecting rank:
+ * `fwd` carries the connector's frames, `rev` the acceptor's, so each
+ * socket streams bulk data one way (as the tcp transport's pairs do). One
+ * connection carrying both directions stalled over loopback TCP: the receive
+ * queue of a socket that is also sending bulk data overflowed (nstat:
+ * TcpExtRcvPruned, TCPRcvQDrop) and the dropped segments waited for a
+ * 200 ms retransmission timeout, in 4 of 9 runs of 64 MiB all-reduces.
+ *
+ * After the `ws` handshakes and our HMAC exchange, the link owns both sockets
+ * (see wsframe.ts). To hand over cleanly, the accepting side sends nothing on
+ * `rev` until the connecting side's first frame on it (a heartbeat sent as
+ * soon as it owns the socket) has arrived, so neither side's `ws` can have
+ * read link bytes before the link took the socket.
  */
 export class WsLink extends LinkBase {
   readonly transport = 'ws' as const;
-  /** 'unix' over a same-host socket (local.ts; it has no remote port), else 'tcp'. */
+  /** 'unix' over same-host sockets (local.ts; they have no remote port), else 'tcp'. */
   readonly medium: 'unix' | 'tcp';
-  /** The connection, owned by the link after the handshake. */
+  /** The connection our frames are written to (owned by the link after the handshake). */
   readonly socket: Socket;
+  /** The connection the peer's frames arrive on. */
+  private readonly rxSocket: Socket;
   private readonly client: boolean;
   /** Client frames: masked; the key is zero on trusted links (no XOR on either side). */
   private readonly zeroMask: boolean;
   private open: boolean;
   private openGate!: () => void;
   private readonly ready: Promise<void>;
-  private lingerTimer: NodeJS.Timeout | undefined;
-  private reader!: WsFrameReader;
+  private readers: WsFrameReader[] = [];
+  private graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(ws: WebSocket, framer: Framer, side: 'accept' | 'connect', trusted: boolean, localRank: number, peerRank: number, opts: TransportOptions) {
+  /** `tx`/`rx`: the connections this side writes and reads (connector: fwd/rev; acceptor: rev/fwd). */
+  constructor(tx: WsHalf, rx: WsHalf, side: 'accept' | 'connect', trusted: boolean, localRank: number, peerRank: number, opts: TransportOptions) {
     super(localRank, peerRank, opts.sink, opts);
     this.client = side === 'connect';
     this.zeroMask = trusted;
     this.open = this.client;
     this.ready = this.open ? Promise.resolve() : new Promise<void>((r) => (this.openGate = r));
-    const { sock, held } = takeSocket(ws);
-    this.socket = sock;
-    this.medium = sock.remotePort === undefined ? 'unix' : 'tcp';
+    const txs = takeSocket(tx.ws);
+    const rxs = takeSocket(rx.ws);
+    this.socket = txs.sock;
+    this.rxSocket = rxs.sock;
+    this.medium = txs.sock.remotePort === undefined ? 'unix' : 'tcp';
+    if (tx.framer.hasBacklog || rx.framer.hasBacklog) {
+      queueMicrotask(() => this.protocolFailure(new ProtocolError('data arrived before the link took over the connection')));
+      return;
+    }
+    const started = [this.attach(rxs, false), this.attach(txs, true)];
+    if (started.includes(false)) return;
+    // The connector owns both sockets now: tell the acceptor on each (its gate for rev).
+    if (this.client) {
+      for (const s of [this.socket, this.rxSocket]) this.writeOn(s, encodeHeader(emptyHeader(FrameType.Heartbeat)), null).catch(() => {});
+    }
+    if (!this.closed) for (const s of [this.rxSocket, this.socket]) s.resume();
+  }
+
+  /** Reads one of the link's sockets; frames on the write side (a heartbeat, control frames) are parsed too. Returns false if the link closed. */
+  private attach({ sock, held }: { sock: Socket; held: Buffer[] }, isTx: boolean): boolean {
     sock.setNoDelay(true);
-    sock.on('close', () => this.connectionLost('socket closed'));
-    sock.on('end', () => this.connectionLost('peer closed the connection'));
-    sock.on('error', (e) => this.connectionLost(e.message));
-    const reader = (this.reader = new WsFrameReader(
+    // With two connections, the write side's end is only a hint: the peer's
+    // Bye (or its death) shows on the read side, in order with its data.
+    const lost = (detail: string) => {
+      if (this.closed) return;
+      if (isTx) {
+        this.graceTimer ??= setTimeout(() => this.connectionLost(detail), GRACE_MS);
+        this.graceTimer.unref();
+        return;
+      }
+      this.connectionLost(detail);
+    };
+    sock.on('close', () => lost('socket closed'));
+    sock.on('end', () => lost('peer closed the connection'));
+    sock.on('error', (e) => lost(e.message));
+    const reader = new WsFrameReader(
       this.maxFrame,
       {
         begin: (h) => {
-          if (!this.open) {
+          if (isTx && !this.open) {
             this.open = true;
             this.openGate();
           }
@@ -130,20 +178,16 @@ export class WsLink extends LinkBase {
       !this.client,
       {
         ping: (p) => this.writeControlFrame(OP_PONG, p),
-        close: (code, reason) => this.connectionLost(`websocket closed, code ${code}${reason ? ` "${reason}"` : ''}`),
+        close: (code, reason) => lost(`websocket closed, code ${code}${reason ? ` "${reason}"` : ''}`),
       },
-    ));
+    );
+    this.readers.push(reader);
     reader.onActivity = () => this.touch();
     reader.onError = (e) => this.protocolFailure(e);
-    if (framer.hasBacklog) {
-      queueMicrotask(() => this.protocolFailure(new ProtocolError('data arrived before the link took over the connection')));
-      return;
-    }
     const inPlace = installOnread(sock, reader.onread);
     if (!inPlace) sock.on('data', (c: Buffer) => !this.closed && reader.feed(c));
-    for (const c of held) if (!reader.feed(c)) return;
-    if (this.client) this.writeFrame(encodeHeader(emptyHeader(FrameType.Heartbeat)), null).catch(() => {});
-    if (!this.closed) sock.resume();
+    for (const c of held) if (!reader.feed(c)) return false;
+    return !this.closed;
   }
 
   private key(): Buffer | null {
@@ -152,19 +196,23 @@ export class WsLink extends LinkBase {
   }
 
   private writeControlFrame(op: number, payload: Uint8Array): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
+    const s = this.socket;
+    if (s.destroyed || !s.writable) return;
     const key = this.key();
     const p = key && !this.zeroMask ? maskedCopy(payload, key, 0) : payload;
-    this.socket.cork();
-    this.socket.write(wsHeader(op, p.length, key));
-    if (p.length) this.socket.write(p);
-    this.socket.uncork();
+    s.cork();
+    s.write(wsHeader(op, p.length, key));
+    if (p.length) s.write(p);
+    s.uncork();
   }
 
   protected writeFrame(header: Buffer, payload: Uint8Array | null): Promise<void> {
-    if (!this.open) return this.ready.then(() => this.writeFrame(header, payload));
+    if (!this.open) return this.ready.then(() => (this.closed ? undefined : this.writeFrame(header, payload)));
+    return this.writeOn(this.socket, header, payload);
+  }
+
+  private writeOn(s: Socket, header: Buffer, payload: Uint8Array | null): Promise<void> {
     return new Promise((resolve) => {
-      const s = this.socket;
       if (s.destroyed || !s.writable) return resolve();
       const key = this.key();
       let h: Uint8Array = header;
@@ -205,31 +253,39 @@ export class WsLink extends LinkBase {
     return this.drainWait;
   }
   protected pauseInput(): void {
-    this.socket.pause();
+    this.rxSocket.pause();
   }
   protected resumeInput(): void {
-    this.socket.resume();
+    this.rxSocket.resume();
   }
   protected teardown(graceful: boolean): void {
-    if (!this.open) this.openGate();
+    clearTimeout(this.graceTimer);
+    if (!this.open) this.openGate?.();
+    const socks = [this.socket, this.rxSocket];
     if (!graceful) {
-      this.socket.destroy();
+      for (const s of socks) s.destroy();
       return;
     }
-    // Our Bye (queued by the caller), a close frame, then FIN.
+    // Our Bye (queued by the caller), a close frame, then FIN on the write
+    // side. Both sockets keep reading (and dropping) to the peer's FIN, which
+    // is answered with ours, so they close as soon as the peer has seen our
+    // Bye; a peer that never closes is cut off after LINGER_MS.
     const reason = Buffer.from([0x03, 0xe8, ...Buffer.from('bye')]);
     this.writeControlFrame(OP_CLOSE, reason);
     this.socket.end();
-    // Keep reading (and dropping) until the peer's FIN, so the socket closes
-    // as soon as the peer has seen our Bye; a peer that never closes is cut off after LINGER_MS.
-    this.reader.discardRest();
-    this.socket.resume();
-    this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS);
-    this.lingerTimer.unref();
+    for (const r of this.readers) r.discardRest();
+    for (const s of socks) {
+      if (s.destroyed) continue;
+      s.once('end', () => s.end());
+      s.pause();
+      s.resume();
+    }
+    const t = setTimeout(() => socks.forEach((s) => s.destroy()), LINGER_MS);
+    t.unref();
   }
 }
 
-async function authenticateWs(
+export async function authenticateWs(
   ws: WebSocket,
   side: 'accept' | 'connect',
   opts: TransportOptions & { replay: ReplayGuard; expectPeerRank?: number },
@@ -269,6 +325,12 @@ function upgradeOnly(_req: IncomingMessage, res: import('node:http').ServerRespo
   res.end('webomni peer endpoint: WebSocket upgrades only\n');
 }
 
+/** Which half of a link a connection is, from its upgrade request: `/link?dir=fwd|rev&pair=<16 hex>`. */
+function halfOf(url: string | undefined): { dir: 'fwd' | 'rev'; pair: string } | null {
+  const m = /^\/link\?dir=(fwd|rev)&pair=([0-9a-f]{16})$/.exec(url ?? '');
+  return m ? { dir: m[1] as 'fwd' | 'rev', pair: m[2]! } : null;
+}
+
 export class WsTransport extends EventEmitter implements Transport {
   readonly name = 'ws' as const;
   private wss: WebSocketServer | null = null;
@@ -278,6 +340,8 @@ export class WsTransport extends EventEmitter implements Transport {
   private readonly replay = new ReplayGuard();
   /** Peer links between ranks of one host and network namespace go over Unix sockets (local.ts). */
   private readonly local: boolean;
+  /** Accepted halves waiting for the other half of their link, by `${peerRank}|${pair}`. */
+  private readonly halves = new Map<string, { half: WsHalf; dir: 'fwd' | 'rev'; timer: NodeJS.Timeout }>();
 
   constructor(private readonly opts: TransportOptions) {
     super();
@@ -309,15 +373,44 @@ export class WsTransport extends EventEmitter implements Transport {
     wss.on('connection', (ws, req) => {
       const remote = req.socket.remoteAddress === undefined ? 'a same-host socket' : formatAddress(req.socket.remoteAddress, req.socket.remotePort ?? 0);
       ws.on('error', () => {});
-      authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(
-        ({ peerRank, framer }) => onLink(this.track(new WsLink(ws, framer, 'accept', false, this.opts.rank, peerRank, this.opts))),
-        (err: Error) => {
-          const reason = `rejected peer connection from ${remote}: ${err.message}`;
-          this.opts.log?.(reason);
-          this.emit('reject', reason, remote);
-          ws.terminate();
-        },
-      );
+      const reject = (err: Error) => {
+        const reason = `rejected peer connection from ${remote}: ${err.message}`;
+        this.opts.log?.(reason);
+        this.emit('reject', reason, remote);
+        ws.terminate();
+      };
+      const half = halfOf(req.url);
+      if (!half) return reject(new ProtocolError(`unexpected upgrade request "${(req.url ?? '').slice(0, 100)}" (expected /link?dir=fwd|rev&pair=…)`));
+      authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(({ peerRank, framer }) => {
+        const key = `${peerRank}|${half.pair}`;
+        const other = this.halves.get(key);
+        if (!other) {
+          const timer = setTimeout(() => {
+            if (this.halves.get(key)?.half.ws !== ws) return;
+            this.halves.delete(key);
+            reject(new Error(`rank ${peerRank} opened one connection of a link but not the other within ${this.opts.handshakeMs ?? DEFAULTS.handshakeMs} ms`));
+          }, this.opts.handshakeMs ?? DEFAULTS.handshakeMs);
+          timer.unref();
+          this.halves.set(key, { half: { ws, framer }, dir: half.dir, timer });
+          ws.once('close', () => {
+            if (this.halves.get(key)?.half.ws === ws) {
+              clearTimeout(timer);
+              this.halves.delete(key);
+            }
+          });
+          return;
+        }
+        this.halves.delete(key);
+        clearTimeout(other.timer);
+        if (other.dir === half.dir) {
+          other.half.ws.terminate();
+          return reject(new ProtocolError(`rank ${peerRank} opened two ${half.dir} connections for one link`));
+        }
+        const mine: WsHalf = { ws, framer };
+        const [fwd, rev] = half.dir === 'fwd' ? [mine, other.half] : [other.half, mine];
+        // The acceptor writes on rev and reads fwd.
+        onLink(this.track(new WsLink(rev, fwd, 'accept', false, this.opts.rank, peerRank, this.opts)));
+      }, reject);
     });
     const tcp = this.httpServer(wss);
     const port = await new Promise<number>((resolve, reject) => {
@@ -358,40 +451,58 @@ export class WsTransport extends EventEmitter implements Transport {
     return this.dial(address, peerRank, null);
   }
 
-  /** Opens a WebSocket to the peer (over `path`, a same-host socket, when given) and authenticates. */
+  /** Opens both connections of a link to the peer (over `path`, a same-host socket, when given), each authenticated. */
   private async dial(address: string, peerRank: number, path: string | null): Promise<Link> {
     const { host, port } = parseAddress(splitLocal(address).tcp);
     const trusted = this.opts.trustedLink ?? (path !== null || isLoopback(host));
-    const ws = new WebSocket(`ws://${formatAddress(host, port)}/`, {
-      perMessageDeflate: false,
-      maxPayload: this.maxPayload,
-      ...(trusted ? { generateMask: zeroMask } : {}),
-      ...(path !== null ? { createConnection: () => netConnect({ path }) } : {}),
-    });
-    // Listen for the challenge before 'open': it can arrive in the same packet
-    // as the HTTP upgrade response and be emitted before an awaited 'open' resumes us.
-    const auth = authenticateWs(ws, 'connect', { ...this.opts, replay: this.replay, expectPeerRank: peerRank < 0 ? undefined : peerRank });
-    auth.catch(() => {});
-    try {
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
+    const pair = randomBytes(8).toString('hex');
+    const fail = (e: unknown) => new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`);
+    const open = async (dir: 'fwd' | 'rev', expect: number) => {
+      const ws = new WebSocket(`ws://${formatAddress(host, port)}/link?dir=${dir}&pair=${pair}`, {
+        perMessageDeflate: false,
+        maxPayload: this.maxPayload,
+        ...(trusted ? { generateMask: zeroMask } : {}),
+        ...(path !== null ? { createConnection: () => netConnect({ path }) } : {}),
       });
-    } catch (e) {
-      throw Object.assign(new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`), { beforeOpen: true });
-    }
-    ws.on('error', () => {});
+      // Listen for the challenge before 'open': it can arrive in the same packet
+      // as the HTTP upgrade response and be emitted before an awaited 'open' resumes us.
+      const auth = authenticateWs(ws, 'connect', { ...this.opts, replay: this.replay, expectPeerRank: expect < 0 ? undefined : expect });
+      auth.catch(() => {});
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+      } catch (e) {
+        throw Object.assign(fail(e), { beforeOpen: true });
+      }
+      ws.on('error', () => {});
+      try {
+        const { framer, peerRank: got } = await auth;
+        return { half: { ws, framer } as WsHalf, got };
+      } catch (e) {
+        ws.terminate();
+        throw fail(e);
+      }
+    };
+    const fwd = await open('fwd', peerRank);
+    let rev: Awaited<ReturnType<typeof open>>;
     try {
-      const { framer, peerRank: got } = await auth;
-      return this.track(new WsLink(ws, framer, 'connect', trusted, this.opts.rank, got, this.opts));
+      rev = await open('rev', fwd.got);
     } catch (e) {
-      ws.terminate();
-      throw new Error(`cannot connect to rank ${peerRank} at ${address}: ${(e as Error).message}`);
+      fwd.half.ws.terminate();
+      throw e;
     }
+    return this.track(new WsLink(fwd.half, rev.half, 'connect', trusted, this.opts.rank, fwd.got, this.opts));
   }
 
   async close(): Promise<void> {
     for (const l of [...this.links]) l.close();
+    for (const { half, timer } of this.halves.values()) {
+      clearTimeout(timer);
+      half.ws.terminate();
+    }
+    this.halves.clear();
     const servers = this.servers;
     this.servers = [];
     this.wss?.close();

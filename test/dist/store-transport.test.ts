@@ -11,7 +11,9 @@ import { localHostKey, splitLocal, withLocal } from '../../transports/local.ts';
 import type { FrameSink, Link } from '../../transports/types.ts';
 import { Router } from '../../src/dist/router.ts';
 import { OnReadParser } from '../../transports/reader.ts';
-import { WsTransport } from '../../transports/ws.ts';
+import WebSocket from 'ws';
+import { ReplayGuard } from '../../transports/auth.ts';
+import { WsTransport, authenticateWs } from '../../transports/ws.ts';
 import { OP_BINARY, OP_PING, WsFrameReader, maskedCopy, wsHeader } from '../../transports/wsframe.ts';
 import type { FrameHeader } from '../../transports/frame.ts';
 import { StoreClient, StoreServer } from '../../src/dist/store.ts';
@@ -395,5 +397,97 @@ describe('environment contracts', () => {
     expect(() => readRankEnv({ RANK: '1' })).toThrow(/RANK and WORLD_SIZE must be set together/);
     expect(() => readJobSecret({})).toThrow(/no job secret/);
     expect(readJobSecret({ WEBOMNI_JOB_SECRET: 'ab'.repeat(16) })).toEqual(Buffer.alloc(16, 0xab));
+  });
+});
+
+describe('ws links: two connections, one per direction', () => {
+  const header = (n: number, seq: number) => ({ type: FrameType.Data, group: 1, seq, step: 0, op: 1, dtype: 4, redop: 0, flags: 0, count: n, aux: 0 });
+  const payload = (n: number, salt: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 29 + salt) & 255;
+    return b;
+  };
+  /** A sink collecting one message per seq; `arrival(seq)` resolves when it is complete. */
+  function collector() {
+    const msgs = new Map<number, Uint8Array>();
+    const waiters = new Map<number, () => void>();
+    const sink: FrameSink = {
+      place: (_l, h) => {
+        let m = msgs.get(h.seq);
+        if (!m) msgs.set(h.seq, (m = new Uint8Array(h.total)));
+        return m.subarray(h.offset, h.offset + h.length);
+      },
+      arrived: (_l, h) => {
+        if (h.offset + h.length === h.total) waiters.get(h.seq)?.();
+      },
+      control() {},
+    };
+    return { sink, msgs, arrival: (seq: number) => new Promise<void>((r) => waiters.set(seq, r)) };
+  }
+  async function server(opts: { handshakeMs?: number } = {}) {
+    const c = collector();
+    const reasons: string[] = [];
+    const t = new WsTransport({ rank: 0, secret, sink: c.sink, log: () => {}, localLinks: false, ...opts });
+    t.on('reject', (r: string) => reasons.push(r));
+    let onAccept!: (l: Link) => void;
+    const accepted = new Promise<Link>((r) => (onAccept = r));
+    const addr = await t.listen((l) => onAccept(l));
+    cleanups.push(() => t.close());
+    return { ...c, t, addr, accepted, reasons };
+  }
+  /** One authenticated connection of a link, opened by hand. */
+  async function half(addr: string, dir: string, pair: string): Promise<WebSocket> {
+    const { host, port } = parseAddress(addr);
+    const ws = new WebSocket(`ws://${host}:${port}/link?dir=${dir}&pair=${pair}`, { perMessageDeflate: false });
+    const auth = authenticateWs(ws, 'connect', { rank: 1, secret, sink: collector().sink, replay: new ReplayGuard(), expectPeerRank: 0 });
+    await auth;
+    cleanups.unshift(() => ws.terminate());
+    return ws;
+  }
+  const waitFor = async (cond: () => boolean, ms = 3000) => {
+    for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('each side writes on one connection and reads the other; both directions carry data at once', async () => {
+    const s = await server();
+    const c = collector();
+    const client = new WsTransport({ rank: 1, secret, sink: c.sink, log: () => {}, localLinks: false });
+    cleanups.unshift(() => client.close());
+    const link = await client.connect(s.addr, 0);
+    const acc = await s.accepted;
+    type Socks = { socket: net.Socket; rxSocket: net.Socket };
+    const [ls, as] = [link as unknown as Socks, acc as unknown as Socks];
+    expect(ls.socket).not.toBe(ls.rxSocket);
+    // The connector's write connection is the acceptor's read connection, and the other way round.
+    expect(ls.socket.localPort).toBe(as.rxSocket.remotePort);
+    expect(ls.rxSocket.localPort).toBe(as.socket.remotePort);
+    const up = payload(9 << 20, 1);
+    const down = payload(7 << 20, 2);
+    const arrived = [s.arrival(1), c.arrival(2)];
+    await Promise.all([link.send(header(up.length, 1), up), acc.send(header(down.length, 2), down)]);
+    await Promise.all(arrived);
+    expect(Buffer.from(s.msgs.get(1)!).equals(Buffer.from(up))).toBe(true);
+    expect(Buffer.from(c.msgs.get(2)!).equals(Buffer.from(down))).toBe(true);
+  });
+
+  it('refuses a request for anything but a link half, before authenticating', async () => {
+    const s = await server();
+    const { host, port } = parseAddress(s.addr);
+    const ws = new WebSocket(`ws://${host}:${port}/other`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    await new Promise((r) => ws.once('close', r));
+    expect(s.reasons.join('\n')).toMatch(/unexpected upgrade request "\/other"/);
+  });
+
+  it('drops a half whose other half never comes, and refuses two halves of one direction', async () => {
+    const s = await server({ handshakeMs: 300 });
+    const lone = await half(s.addr, 'fwd', '0123456789abcdef');
+    const closed = new Promise((r) => lone.once('close', r));
+    await closed;
+    expect(s.reasons.join('\n')).toMatch(/rank 1 opened one connection of a link but not the other within 300 ms/);
+    await half(s.addr, 'rev', 'aaaaaaaaaaaaaaaa');
+    await half(s.addr, 'rev', 'aaaaaaaaaaaaaaaa');
+    await waitFor(() => s.reasons.length > 1);
+    expect(s.reasons[1]).toMatch(/rank 1 opened two rev connections for one link/);
   });
 });
