@@ -410,7 +410,7 @@ export class WsTransport extends EventEmitter implements Transport {
         const [fwd, rev] = half.dir === 'fwd' ? [mine, other.half] : [other.half, mine];
         // The acceptor writes on rev and reads fwd.
         onLink(this.track(new WsLink(rev, fwd, 'accept', false, this.opts.rank, peerRank, this.opts)));
-      }, reject);
+      }).catch(reject);
     });
     const tcp = this.httpServer(wss);
     const port = await new Promise<number>((resolve, reject) => {
