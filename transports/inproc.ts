@@ -170,6 +170,11 @@ export class InProcLink extends LinkBase {
 
   private transferCredit(n: number): void {
     this.inflight -= n;
+    this.wakeSenders();
+  }
+
+  /** Senders waiting in drained() check again. */
+  private wakeSenders(): void {
     const w = this.creditWaiters;
     this.creditWaiters = [];
     for (const f of w) f();
@@ -185,7 +190,7 @@ export class InProcLink extends LinkBase {
       this.post(q.header, q.payload);
       q.resolve();
     }
-    if (this.queue.length === 0) this.transferCredit(0);
+    if (this.queue.length === 0) this.wakeSenders();
   }
 
   private fits(payload: Uint8Array | null): boolean {
@@ -244,9 +249,7 @@ export class InProcLink extends LinkBase {
     while (this.held.length && !this.holding && !this.closed) this.take(this.held.shift()!);
   }
   protected teardown(): void {
-    const w = this.creditWaiters;
-    this.creditWaiters = [];
-    for (const f of w) f();
+    this.wakeSenders();
     for (const q of this.queue.splice(0)) q.resolve();
     // Let the Bye frame go out before the port closes.
     setImmediate(() => this.port.close());

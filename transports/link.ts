@@ -7,6 +7,8 @@ import { pack, unpack } from './auth.ts';
 import { DEFAULTS, LinkClosedError, type FrameSink, type Link, type LinkMedium, type MessageHeader, type TransportName, type TransportOptions } from './types.ts';
 
 const MAX_CONTROL = 1 << 20;
+/** The write-only connection of a pair went away: wait this long for the read side to say why (Bye, EOF). */
+const GRACE_MS = 300;
 
 export abstract class LinkBase extends EventEmitter implements Link {
   abstract readonly transport: TransportName;
@@ -20,6 +22,7 @@ export abstract class LinkBase extends EventEmitter implements Link {
   private paused = false;
   private timer: NodeJS.Timeout | undefined;
   private closeErr: Error | null = null;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly localRank: number,
@@ -173,6 +176,26 @@ export abstract class LinkBase extends EventEmitter implements Link {
     this.finish(err);
   }
 
+  /**
+   * Reports the link lost when `sock` closes, ends or fails; returns the
+   * reporting function (for other signs, e.g. a WebSocket close frame). For
+   * the write-only connection of a pair (`writeOnly`) that is only a hint:
+   * the peer's Bye, or its death, shows on the read side in order with its
+   * data, so the loss is reported after GRACE_MS unless the read side says first.
+   */
+  protected watchConnection(sock: EventEmitter, writeOnly: boolean): (detail: string) => void {
+    const lost = (detail: string) => {
+      if (this.closed) return;
+      if (!writeOnly) return this.connectionLost(detail);
+      this.graceTimer ??= setTimeout(() => this.connectionLost(detail), GRACE_MS);
+      this.graceTimer.unref();
+    };
+    sock.on('close', () => lost('socket closed'));
+    sock.on('end', () => lost('peer closed the connection'));
+    sock.on('error', (e: Error) => lost(e.message));
+    return lost;
+  }
+
   /** Called by subclasses when the connection ends underneath us. */
   protected connectionLost(detail: string): void {
     if (this.closed) return;
@@ -184,6 +207,7 @@ export abstract class LinkBase extends EventEmitter implements Link {
     this.closed = true;
     this.closeErr = err;
     clearInterval(this.timer);
+    clearTimeout(this.graceTimer);
     this.teardown(err === null);
     this.emit('close', err);
   }

@@ -17,6 +17,7 @@
 // handshake decides who gets a link.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
+import type { Server } from 'node:net';
 
 /** Separates the TCP address from the local endpoint in a published address. */
 const TAG = '+local:';
@@ -44,12 +45,12 @@ export function localHostKey(): string | null {
 }
 
 /** A fresh abstract socket name for one listener. */
-export function newLocalName(): string {
+function newLocalName(): string {
   return `webomni-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
 /** The path that binds or reaches abstract socket `name` (leading NUL byte). */
-export const abstractPath = (name: string): string => `\0${name}`;
+const abstractPath = (name: string): string => `\0${name}`;
 
 /** "host:port" plus, when given, the same-host endpoint. */
 export function withLocal(tcp: string, local: { key: string; name: string } | null): string {
@@ -76,4 +77,23 @@ export function localLinksEnabled(option: boolean | undefined): boolean {
   if (option !== undefined) return option;
   const v = process.env.WEBOMNI_LOCAL_LINKS;
   return v === undefined || v === '' ? true : !['0', 'false', 'no', 'off'].includes(v.toLowerCase());
+}
+
+/**
+ * Starts `server` (a net or HTTP server accepting exactly like the TCP
+ * listener) on a fresh abstract socket; returns the endpoint to publish, or
+ * null, with a logged reason, where same-host links are unavailable (peers
+ * on this host then use TCP).
+ */
+export function listenLocal(server: Server, log?: (msg: string) => void): Promise<{ key: string; name: string } | null> {
+  const key = localHostKey();
+  if (key === null) return Promise.resolve(null);
+  const name = newLocalName();
+  return new Promise((resolve) => {
+    server.once('error', (e) => {
+      log?.(`same-host links off: cannot listen on an abstract Unix socket (${e.message}); peers on this host use TCP`);
+      resolve(null);
+    });
+    server.listen(abstractPath(name), () => resolve({ key, name }));
+  });
 }

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { acceptHandshake, connectHandshake, pack, unpack, ReplayGuard, type Purpose } from './auth.ts';
 import { LOOPBACK, formatAddress, parseAddress } from './address.ts';
-import { abstractPath, localHostKey, localLinksEnabled, localPathFor, newLocalName, splitLocal, withLocal } from './local.ts';
+import { listenLocal, localHostKey, localLinksEnabled, localPathFor, splitLocal, withLocal } from './local.ts';
 import { FrameType, ProtocolError, emptyHeader, encodeHeader, type FrameHeader } from './frame.ts';
 import { Framer, type FrameHandler } from './framer.ts';
 import { HandshakeChannel, MAX_HANDSHAKE_FRAME, withTimeout } from './handshake-io.ts';
@@ -32,8 +32,6 @@ import { DEFAULTS, type Link, type Transport, type TransportOptions } from './ty
 const HIGH_WATER = 8 * 1024 * 1024;
 /** After an orderly close, sockets the peer has not closed are destroyed after this long. */
 const LINGER_MS = 5000;
-/** The write-only connection of a pair went away: wait this long for the read side to say why (Bye, EOF). */
-const GRACE_MS = 300;
 
 /** How a socket is read: with onread straight into posted buffers, or with 'data' events + Framer. */
 type Input = { sock: net.Socket; parser: OnReadParser } | { sock: net.Socket; framer: Framer };
@@ -46,7 +44,6 @@ export class TcpLink extends LinkBase {
   readonly socket: net.Socket;
   private readonly inputs: Input[];
   private readonly dual: boolean;
-  private graceTimer: NodeJS.Timeout | undefined;
 
   /**
    * `write` carries our frames; `read` carries the peer's (the same socket
@@ -68,20 +65,7 @@ export class TcpLink extends LinkBase {
     };
     for (const input of this.inputs) {
       const s = input.sock;
-      // Lost connections. With a pair, the write side's end is only a hint: the
-      // peer's Bye (or its death) shows on the read side, in order with its data.
-      const lost = (detail: string) => {
-        if (this.closed) return;
-        if (this.dual && s === write) {
-          this.graceTimer ??= setTimeout(() => this.connectionLost(detail), GRACE_MS);
-          this.graceTimer.unref();
-          return;
-        }
-        this.connectionLost(detail);
-      };
-      s.on('close', () => lost('socket closed'));
-      s.on('end', () => lost('peer closed the connection'));
-      s.on('error', (e) => lost(e.message));
+      this.watchConnection(s, this.dual && s === write);
       if ('parser' in input) {
         input.parser.onActivity = () => this.touch();
         input.parser.onError = (e) => this.protocolFailure(e);
@@ -143,7 +127,6 @@ export class TcpLink extends LinkBase {
     this.inputs[0]!.sock.resume();
   }
   protected teardown(graceful: boolean): void {
-    clearTimeout(this.graceTimer);
     const socks = [...new Set([this.socket, ...this.inputs.map((i) => i.sock)])];
     if (!graceful) {
       for (const s of socks) s.destroy();
@@ -385,22 +368,13 @@ export class TcpTransport extends EventEmitter implements Transport {
   }
 
   /** The same-host endpoint (local.ts): an abstract Unix socket accepting exactly like the TCP listener; null if it cannot bind. */
-  private startLocalServer(unref: boolean): Promise<{ key: string; name: string } | null> {
-    const key = localHostKey()!;
-    const name = newLocalName();
+  private async startLocalServer(unref: boolean): Promise<{ key: string; name: string } | null> {
     const server = net.createServer();
     if (unref) server.unref();
     server.on('connection', (socket) => this.onConnection(socket));
-    return new Promise((resolve) => {
-      server.once('error', (e) => {
-        this.opts.log?.(`same-host links off: cannot listen on an abstract Unix socket (${e.message}); peers on this host use TCP`);
-        resolve(null);
-      });
-      server.listen(abstractPath(name), () => {
-        this.localServer = server;
-        resolve({ key, name });
-      });
-    });
+    const endpoint = await listenLocal(server, this.opts.log);
+    if (endpoint) this.localServer = server;
+    return endpoint;
   }
 
   private onConnection(socket: net.Socket): void {

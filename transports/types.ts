@@ -74,7 +74,7 @@ export interface TransportOptions {
   /** Handshake must complete within this time (ms). */
   handshakeMs?: number;
   /**
-   * TCP only: peers on this host and network namespace connect over a Unix-domain
+   * tcp and ws: peers on this host and network namespace connect over a Unix-domain
    * socket (local.ts). Default on; WEBOMNI_LOCAL_LINKS=0 turns it off.
    */
   localLinks?: boolean;

@@ -13,7 +13,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { acceptHandshake, connectHandshake, ReplayGuard } from './auth.ts';
 import { LOOPBACK, formatAddress, parseAddress } from './address.ts';
-import { abstractPath, localHostKey, localLinksEnabled, localPathFor, newLocalName, splitLocal, withLocal } from './local.ts';
+import { listenLocal, localHostKey, localLinksEnabled, localPathFor, splitLocal, withLocal } from './local.ts';
 import { randomBytes } from 'node:crypto';
 import { FrameType, HEADER_BYTES, ProtocolError, emptyHeader, encodeHeader } from './frame.ts';
 import { Framer } from './framer.ts';
@@ -77,8 +77,6 @@ function takeSocket(ws: WebSocket): { sock: Socket; held: Buffer[] } {
 
 const ZERO_KEY = Buffer.alloc(4);
 const LINGER_MS = 5000;
-/** The write-only connection went away: wait this long for the read side to say why (Bye, EOF). */
-const GRACE_MS = 300;
 
 /** One authenticated WebSocket of a link, with the handshake's framer (to check nothing was read past it). */
 export interface WsHalf {
@@ -116,7 +114,6 @@ export class WsLink extends LinkBase {
   private openGate!: () => void;
   private readonly ready: Promise<void>;
   private readers: WsFrameReader[] = [];
-  private graceTimer: NodeJS.Timeout | undefined;
 
   /** `tx`/`rx`: the connections this side writes and reads (connector: fwd/rev; acceptor: rev/fwd). */
   constructor(tx: WsHalf, rx: WsHalf, side: 'accept' | 'connect', trusted: boolean, localRank: number, peerRank: number, opts: TransportOptions) {
@@ -146,20 +143,7 @@ export class WsLink extends LinkBase {
   /** Reads one of the link's sockets; frames on the write side (a heartbeat, control frames) are parsed too. Returns false if the link closed. */
   private attach({ sock, held }: { sock: Socket; held: Buffer[] }, isTx: boolean): boolean {
     sock.setNoDelay(true);
-    // With two connections, the write side's end is only a hint: the peer's
-    // Bye (or its death) shows on the read side, in order with its data.
-    const lost = (detail: string) => {
-      if (this.closed) return;
-      if (isTx) {
-        this.graceTimer ??= setTimeout(() => this.connectionLost(detail), GRACE_MS);
-        this.graceTimer.unref();
-        return;
-      }
-      this.connectionLost(detail);
-    };
-    sock.on('close', () => lost('socket closed'));
-    sock.on('end', () => lost('peer closed the connection'));
-    sock.on('error', (e) => lost(e.message));
+    const lost = this.watchConnection(sock, isTx);
     const reader = new WsFrameReader(
       this.maxFrame,
       {
@@ -259,7 +243,6 @@ export class WsLink extends LinkBase {
     this.rxSocket.resume();
   }
   protected teardown(graceful: boolean): void {
-    clearTimeout(this.graceTimer);
     if (!this.open) this.openGate?.();
     const socks = [this.socket, this.rxSocket];
     if (!graceful) {
@@ -381,36 +364,12 @@ export class WsTransport extends EventEmitter implements Transport {
       };
       const half = halfOf(req.url);
       if (!half) return reject(new ProtocolError(`unexpected upgrade request "${(req.url ?? '').slice(0, 100)}" (expected /link?dir=fwd|rev&pair=…)`));
-      authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay }).then(({ peerRank, framer }) => {
-        const key = `${peerRank}|${half.pair}`;
-        const other = this.halves.get(key);
-        if (!other) {
-          const timer = setTimeout(() => {
-            if (this.halves.get(key)?.half.ws !== ws) return;
-            this.halves.delete(key);
-            reject(new Error(`rank ${peerRank} opened one connection of a link but not the other within ${this.opts.handshakeMs ?? DEFAULTS.handshakeMs} ms`));
-          }, this.opts.handshakeMs ?? DEFAULTS.handshakeMs);
-          timer.unref();
-          this.halves.set(key, { half: { ws, framer }, dir: half.dir, timer });
-          ws.once('close', () => {
-            if (this.halves.get(key)?.half.ws === ws) {
-              clearTimeout(timer);
-              this.halves.delete(key);
-            }
-          });
-          return;
-        }
-        this.halves.delete(key);
-        clearTimeout(other.timer);
-        if (other.dir === half.dir) {
-          other.half.ws.terminate();
-          return reject(new ProtocolError(`rank ${peerRank} opened two ${half.dir} connections for one link`));
-        }
-        const mine: WsHalf = { ws, framer };
-        const [fwd, rev] = half.dir === 'fwd' ? [mine, other.half] : [other.half, mine];
-        // The acceptor writes on rev and reads fwd.
-        onLink(this.track(new WsLink(rev, fwd, 'accept', false, this.opts.rank, peerRank, this.opts)));
-      }).catch(reject);
+      authenticateWs(ws, 'accept', { ...this.opts, replay: this.replay })
+        .then(({ peerRank, framer }) => {
+          const link = this.pairHalf({ ws, framer }, half, peerRank, reject);
+          if (link) onLink(this.track(link));
+        })
+        .catch(reject);
     });
     const tcp = this.httpServer(wss);
     const port = await new Promise<number>((resolve, reject) => {
@@ -423,19 +382,49 @@ export class WsTransport extends EventEmitter implements Transport {
     return withLocal(`ws://${formatAddress(host, port)}/`, this.local ? await this.listenLocal(wss) : null);
   }
 
-  /** The same-host endpoint (local.ts), or null (peers then use TCP) if it cannot bind. */
-  private listenLocal(wss: WebSocketServer): Promise<{ key: string; name: string } | null> {
-    const key = localHostKey()!;
-    const name = newLocalName();
-    const server = this.httpServer(wss);
-    return new Promise((resolve) => {
-      server.once('error', (e) => {
-        this.opts.log?.(`same-host links off: cannot listen on an abstract Unix socket (${e.message}); peers on this host use TCP`);
-        this.servers = this.servers.filter((x) => x !== server);
-        resolve(null);
+  /**
+   * An authenticated half of a link from `peerRank`: held until the other
+   * half (same pair nonce) arrives, then the link, or null while waiting.
+   * A half left alone past the handshake timeout, or a second half of the
+   * same direction, is refused through `reject`.
+   */
+  private pairHalf(mine: WsHalf, half: { dir: 'fwd' | 'rev'; pair: string }, peerRank: number, reject: (e: Error) => void): WsLink | null {
+    const key = `${peerRank}|${half.pair}`;
+    const other = this.halves.get(key);
+    if (!other) {
+      const ms = this.opts.handshakeMs ?? DEFAULTS.handshakeMs;
+      const timer = setTimeout(() => {
+        if (this.halves.get(key)?.half !== mine) return;
+        this.halves.delete(key);
+        reject(new Error(`rank ${peerRank} opened one connection of a link but not the other within ${ms} ms`));
+      }, ms);
+      timer.unref();
+      this.halves.set(key, { half: mine, dir: half.dir, timer });
+      mine.ws.once('close', () => {
+        if (this.halves.get(key)?.half !== mine) return;
+        clearTimeout(timer);
+        this.halves.delete(key);
       });
-      server.listen(abstractPath(name), () => resolve({ key, name }));
-    });
+      return null;
+    }
+    this.halves.delete(key);
+    clearTimeout(other.timer);
+    if (other.dir === half.dir) {
+      other.half.ws.terminate();
+      reject(new ProtocolError(`rank ${peerRank} opened two ${half.dir} connections for one link`));
+      return null;
+    }
+    const [fwd, rev] = half.dir === 'fwd' ? [mine, other.half] : [other.half, mine];
+    // The acceptor writes on rev and reads fwd.
+    return new WsLink(rev, fwd, 'accept', false, this.opts.rank, peerRank, this.opts);
+  }
+
+  /** The same-host endpoint (local.ts), or null (peers then use TCP) if it cannot bind. */
+  private async listenLocal(wss: WebSocketServer): Promise<{ key: string; name: string } | null> {
+    const server = this.httpServer(wss);
+    const endpoint = await listenLocal(server, this.opts.log);
+    if (!endpoint) this.servers = this.servers.filter((x) => x !== server);
+    return endpoint;
   }
 
   async connect(address: string, peerRank: number): Promise<Link> {

@@ -31,7 +31,7 @@ export interface CommOptions {
   allReduceAlgo?: AllReduceAlgo;
   /** Per-peer bytes from which the direct schedules wait for a peer's receiver-ready note (context.ts, readyGate). */
   readyBytes?: number;
-  /** TCP: peers on this host and network namespace connect over Unix sockets (transports/local.ts; default on, WEBOMNI_LOCAL_LINKS=0 turns it off). */
+  /** tcp and ws: peers on this host and network namespace connect over Unix sockets (transports/local.ts; default on, WEBOMNI_LOCAL_LINKS=0 turns it off). */
   localLinks?: boolean;
   /** Namespace for this job's keys in the store. */
   prefix?: string;

@@ -30,7 +30,7 @@ export interface InitOptions {
   allReduceAlgo?: AllReduceAlgo;
   /** Per-peer message size from which direct schedules wait for the peer's receives to be posted (default 8 MiB). */
   readyBytes?: number;
-  /** TCP: ranks on this host connect over Unix sockets (default on; WEBOMNI_LOCAL_LINKS=0 turns it off). */
+  /** tcp and ws: ranks on this host connect over Unix sockets (default on; WEBOMNI_LOCAL_LINKS=0 turns it off). */
   localLinks?: boolean;
   /** Key namespace in the store (lets several jobs or re-inits share a store). */
   prefix?: string;
