@@ -80,6 +80,7 @@ export class Device {
   private readonly pagesInFlight: UniformPage[] = [];
   private readonly freePages: UniformPage[] = [];
   private readonly readPool = new Map<number, GPUBuffer[]>();
+  private writeScratch = new Uint8Array(0);
   private submission = 0;
   private completed = 0;
   private readonly errors: string[] = [];
@@ -318,7 +319,11 @@ export class Device {
     // still sitting in the unsubmitted encoder: submit those first so a recycled
     // buffer is not overwritten before its previous reader ran.
     if (this.encoder) this.flush();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength) as Uint8Array<ArrayBuffer>;
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength) as Uint8Array<ArrayBuffer>;
+    // Dawn's Node binding (npm webgpu 0.6.2) crashes the process (SIGSEGV) on
+    // data in a SharedArrayBuffer, such as a registered host buffer
+    // (dist/host-buffer.ts): stage it through ordinary memory first.
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) bytes = this.unshared(bytes);
     const aligned = bytes.byteLength & ~3;
     if (aligned) this.gpu.queue.writeBuffer(buffer, byteOffset, bytes, 0, aligned);
     if (aligned !== bytes.byteLength) {
@@ -328,10 +333,35 @@ export class Device {
     }
   }
 
+  /** `bytes` copied into reusable non-shared memory (valid until the next call; writeBuffer copies synchronously). */
+  private unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+    if (this.writeScratch.length < bytes.length) this.writeScratch = new Uint8Array(2 ** Math.ceil(Math.log2(bytes.length)));
+    this.writeScratch.set(bytes);
+    return this.writeScratch.subarray(0, bytes.length);
+  }
+
   /** Copy `size` bytes at `byteOffset` of a storage buffer back to the host. */
   async read(buffer: GPUBuffer, byteOffset: number, size: number): Promise<ArrayBuffer> {
+    if (size === 0) {
+      this.checkUsable();
+      return new ArrayBuffer(0);
+    }
+    return this.readMapped(buffer, byteOffset, size, (mapped, at) => mapped.slice(at, at + size));
+  }
+
+  /**
+   * Copy `into.length` bytes at `byteOffset` of a storage buffer into `into`
+   * (host memory the caller chose, e.g. a registered host buffer, so the
+   * readback is the only copy).
+   */
+  async readInto(buffer: GPUBuffer, byteOffset: number, into: Uint8Array): Promise<void> {
+    if (into.length === 0) return this.checkUsable();
+    await this.readMapped(buffer, byteOffset, into.length, (mapped, at) => into.set(new Uint8Array(mapped, at, into.length)));
+  }
+
+  /** Maps a staging copy of [byteOffset, byteOffset + size) and hands it to `take` (with the range's start in it) before unmapping. */
+  private async readMapped<T>(buffer: GPUBuffer, byteOffset: number, size: number, take: (mapped: ArrayBuffer, at: number) => T): Promise<T> {
     this.checkUsable();
-    if (size === 0) return new ArrayBuffer(0);
     const start = byteOffset & ~3;
     const end = Math.ceil((byteOffset + size) / 4) * 4;
     const span = end - start;
@@ -346,7 +376,7 @@ export class Device {
       throw new WebGPUError(`readback failed: ${(e as Error).message}`);
     }
     this.completed = Math.max(this.completed, target);
-    const out = staging.getMappedRange(0, span).slice(byteOffset - start, byteOffset - start + size);
+    const out = take(staging.getMappedRange(0, span), byteOffset - start);
     staging.unmap();
     this.readPool.get(staging.size)!.push(staging);
     this.afterWait();

@@ -104,4 +104,16 @@ describe('device', () => {
     expect(back[n - 1]).toBe(data[n - 1]);
     expect(Array.from(await W.narrow(t, 0, 1000, 3).toArray())).toEqual([23, 24, 25]);
   });
+  it('writes from and reads into shared memory (registered host buffers live there)', async () => {
+    const dev = holder.device;
+    const t = W.Tensor.fromArray(new Float32Array(1001), [1001]);
+    const shared = new Float32Array(new SharedArrayBuffer(4 * 1003), 8, 1001).map((_, i) => i * 0.5);
+    dev.write(t.storage.buffer, 0, shared);
+    expect(Array.from(await t.toArray())).toEqual(Array.from(shared));
+    // Unaligned byte range at an offset, into a view at an odd place.
+    const into = new Uint8Array(new SharedArrayBuffer(64), 3, 7);
+    await dev.readInto(t.storage.buffer, 4 * 10 + 1, into);
+    expect(Array.from(into)).toEqual(Array.from(new Uint8Array(shared.buffer, shared.byteOffset + 41, 7)));
+    await dev.readInto(t.storage.buffer, 0, new Uint8Array(0));
+  });
 });
