@@ -6,14 +6,19 @@
 // i-1 is going up again (GPU↔host copies overlap communication).
 import type { Tensor } from '../tensor/tensor.ts';
 import { DistError } from './errors.ts';
+import { allocHostBuffer, freeHostBuffer } from './host-buffer.ts';
 import type { ProcessGroup } from './group.ts';
 import type { ReduceOp } from './dtype.ts';
 
 export interface DeviceBridge<T> {
   /** Number of float32 elements. */
   numel(t: T): number;
-  /** Reads elements [offset, offset + count) to the host. */
-  download(t: T, offset: number, count: number): Promise<Float32Array>;
+  /**
+   * Reads elements [offset, offset + count) to the host: into `into` when
+   * given (count elements; the pipelines pass registered host buffers, which
+   * collectives reduce in place) and returns it, or into a new array.
+   */
+  download(t: T, offset: number, count: number, into?: Float32Array): Promise<Float32Array>;
   /** Writes `data` at element `offset` (ordered after earlier device work). */
   upload(t: T, offset: number, data: Float32Array): void | Promise<void>;
 }
@@ -24,9 +29,11 @@ export const tensorBridge: DeviceBridge<Tensor> = {
     check(t);
     return t.size;
   },
-  async download(t, offset, count) {
-    const raw = await t.device.read(t.storage.buffer, (t.offset + offset) * 4, count * 4);
-    return new Float32Array(raw);
+  async download(t, offset, count, into) {
+    if (into === undefined) return new Float32Array(await t.device.read(t.storage.buffer, (t.offset + offset) * 4, count * 4));
+    if (into.length !== count) throw new DistError(`download: destination has ${into.length} elements, expected ${count}`);
+    await t.device.readInto(t.storage.buffer, (t.offset + offset) * 4, new Uint8Array(into.buffer, into.byteOffset, count * 4));
+    return into;
   },
   upload(t, offset, data) {
     t.device.write(t.storage.buffer, (t.offset + offset) * 4, data);
@@ -61,12 +68,21 @@ async function pipelined<T>(bridge: DeviceBridge<T>, t: T, o: DeviceCollectiveOp
   const n = bridge.numel(t);
   const parts = chunks(n, Math.max(1, o.chunkElems ?? 1 << 20));
   const pending: Promise<void>[] = [];
-  let next = bridge.download(t, parts[0]![0], parts[0]![1] - parts[0]![0]);
+  // Chunks come back into registered host buffers, so sums reduce in place (host-buffer.ts).
+  const fetch = ([a, b]: [number, number]) => {
+    const staging = allocHostBuffer(Float32Array, b - a);
+    return bridge.download(t, a, b - a, staging).then((host) => ({ host, staging }));
+  };
+  let next = fetch(parts[0]!);
   for (let i = 0; i < parts.length; i++) {
-    const host = await next;
-    if (i + 1 < parts.length) next = bridge.download(t, parts[i + 1]![0], parts[i + 1]![1] - parts[i + 1]![0]);
+    const { host, staging } = await next;
+    if (i + 1 < parts.length) next = fetch(parts[i + 1]!);
     const offset = parts[i]![0];
-    pending.push(Promise.resolve(run(host)).then(() => bridge.upload(t, offset, host)));
+    // Freed only after success: a failed collective may still have data landing in it.
+    pending.push(Promise.resolve(run(host)).then(async () => {
+      await bridge.upload(t, offset, host);
+      freeHostBuffer(staging);
+    }));
   }
   await Promise.all(pending);
 }

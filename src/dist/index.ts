@@ -7,4 +7,5 @@ export { StoreServer, StoreClient, type StoreValue } from './store.ts';
 export { readRankEnv, readJobSecret, type RankEnv } from './env.ts';
 export { DistError, CollectiveMismatchError, DistTimeoutError, PeerFailureError } from './errors.ts';
 export type { HostBuffer, ReduceOp } from './dtype.ts';
+export { allocHostBuffer, freeHostBuffer, isRegisteredHostBuffer } from './host-buffer.ts';
 export { createInProcFabric } from '../../transports/inproc.ts';

@@ -77,7 +77,7 @@ describe('collectives on device tensors', () => {
     for (const o of outs) {
       expect(o.error?.message, o.stderr).toBeUndefined();
       expect(o.result!.failures).toEqual([]);
-      expect(o.result!.checks).toBe(2);
+      expect(o.result!.checks).toBe(4);
     }
   }, 90_000);
 });

@@ -1,9 +1,10 @@
-// Data landing in WebAssembly memory (SimdArena) and receives whose memory is
+// Data landing in WebAssembly memory (SimdHeap), registered host buffers, and receives whose memory is
 // bound when their first fragment arrives (LateDest), plus recycled early buffers.
 import { describe, expect, it } from 'vitest';
 import { DType } from '../../src/dist/dtype.ts';
 import { Router } from '../../src/dist/router.ts';
-import { SimdArena, simdSum, type SimdKind } from '../../src/dist/simd.ts';
+import { SimdHeap, simdSum, type SimdKind } from '../../src/dist/simd.ts';
+import { allocHostBuffer, freeHostBuffer, isRegisteredHostBuffer } from '../../src/dist/host-buffer.ts';
 import { emptyHeader, FrameType } from '../../transports/frame.ts';
 import type { Link } from '../../transports/types.ts';
 
@@ -23,37 +24,63 @@ const KINDS: [SimdKind, DType, Float32ArrayConstructor | Float64ArrayConstructor
   ['i32', DType.int32, Int32Array],
 ];
 
-describe('SimdArena: sums of fragments landed in WebAssembly memory', () => {
-  it.each(KINDS)("%s: bit-identical to folding each source into dst in order, any size", (kind, _dtype, C) => {
-    const arena = SimdArena.create(1 << 16);
-    expect(arena).not.toBeNull();
-    const r = rng(7);
-    const val = () => (kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 10 ** Math.floor(r() * 8 - 4));
-    for (const elems of [0, 1, 3, 7, 8, 9, 1000, 16383, 16384, 16385, 65536 / C.BYTES_PER_ELEMENT + 5, 300_001]) {
-      // Up to 7 peers: the kernels fold three sources per pass, so 4–7 take several passes.
-      for (const peers of [1, 2, 3, 4, 5, 7]) {
-        const bytes = elems * C.BYTES_PER_ELEMENT;
-        // Landing offsets: consecutive, as the scatter all-reduce's slots are (sizes not multiples of 32 bytes).
-        const gap = 3 * C.BYTES_PER_ELEMENT;
-        expect(arena!.reserve(peers * (bytes + gap))).toBe(true);
-        const offs = Array.from({ length: peers }, (_, k) => k * (bytes + gap));
-        const srcs = offs.map((o) => {
-          const v = new C(elems);
-          for (let i = 0; i < elems; i++) v[i] = val();
-          arena!.view(o, bytes).set(new Uint8Array(v.buffer));
-          return v;
-        });
-        const own = new C(elems);
-        for (let i = 0; i < elems; i++) own[i] = val();
-        // Reference: a plain element loop in the same order (int32 wraps like i32x4.add).
-        const want = own.slice();
-        for (const s of srcs) for (let i = 0; i < elems; i++) want[i] = kind === 'i32' ? (want[i]! + s[i]!) | 0 : want[i]! + s[i]!;
-        const got = own.slice();
-        arena!.sumInto(kind, new Uint8Array(got.buffer), offs);
-        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `${kind} ${elems} elements, ${peers} peers`).toBe(true);
-      }
-    }
+/** Three heaps: the shared process heap, and a private one (the fallback without shared memory). */
+const heaps = (): [string, SimdHeap][] => [
+  ['process heap', SimdHeap.process()!],
+  ['private heap', SimdHeap.create(1 << 16)!.heap],
+];
+
+describe('SimdHeap: sums of fragments landed in WebAssembly memory', () => {
+  it('the process heap exists here (Node has shared WebAssembly memory and SIMD)', () => {
+    expect(SimdHeap.process()).not.toBeNull();
+    expect(SimdHeap.process()!.shared).toBe(true);
+    expect(SimdHeap.process()).toBe(SimdHeap.process());
   });
+
+  for (const [name, heap] of heaps()) {
+    it.each(KINDS)(`${name}, %s: bit-identical to folding each source into dst in order, any size, dst outside or inside the heap`, (kind, _dtype, C) => {
+      const held = heap.allocated;
+      const r = rng(7);
+      const val = () => (kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 10 ** Math.floor(r() * 8 - 4));
+      for (const elems of [0, 1, 3, 7, 8, 9, 1000, 16383, 16384, 16385, 65536 / C.BYTES_PER_ELEMENT + 5, 300_001]) {
+        // Up to 7 peers: the kernels fold three sources per pass, so 4–7 take several passes.
+        for (const peers of [1, 2, 3, 4, 5, 7]) {
+          const bytes = elems * C.BYTES_PER_ELEMENT;
+          // Landing offsets: consecutive, as the scatter all-reduce's slots are (sizes not multiples of 32 bytes).
+          const gap = 3 * C.BYTES_PER_ELEMENT;
+          const base = heap.alloc(peers * (bytes + gap))!;
+          const dstAt = heap.alloc(bytes + gap)! + gap; // an odd place, as a segment of a registered buffer is
+          expect(base).not.toBeNull();
+          const offs = Array.from({ length: peers }, (_, k) => base + k * (bytes + gap));
+          const srcs = offs.map((o) => {
+            const v = new C(elems);
+            for (let i = 0; i < elems; i++) v[i] = val();
+            heap.view(o, bytes).set(new Uint8Array(v.buffer));
+            return v;
+          });
+          const own = new C(elems);
+          for (let i = 0; i < elems; i++) own[i] = val();
+          // Reference: a plain element loop in the same order (int32 wraps like i32x4.add).
+          const want = own.slice();
+          for (const s of srcs) for (let i = 0; i < elems; i++) want[i] = kind === 'i32' ? (want[i]! + s[i]!) | 0 : want[i]! + s[i]!;
+          const outside = own.slice();
+          const copied = heap.sums.copiedBytes;
+          heap.sumInto(kind, new Uint8Array(outside.buffer), offs);
+          expect(heap.sums.copiedBytes - copied).toBe(bytes);
+          expect(Buffer.from(outside.buffer).equals(Buffer.from(want.buffer)), `${kind} ${elems} elements, ${peers} peers, dst outside`).toBe(true);
+          const inside = heap.view(dstAt, bytes);
+          inside.set(new Uint8Array(own.buffer));
+          const inPlace = heap.sums.inPlaceBytes;
+          heap.sumInto(kind, inside, offs);
+          expect(heap.sums.inPlaceBytes - inPlace).toBe(bytes);
+          expect(Buffer.from(inside).equals(Buffer.from(want.buffer)), `${kind} ${elems} elements, ${peers} peers, dst in the heap`).toBe(true);
+          heap.release(base);
+          heap.release(dstAt - gap);
+        }
+      }
+      expect(heap.allocated).toBe(held);
+    });
+  }
 
   it.each(KINDS)('%s: simdSum (through the 64 KiB window) equals a plain loop, any size', (kind, _dtype, C) => {
     expect(simdSum).not.toBeNull();
@@ -71,15 +98,101 @@ describe('SimdArena: sums of fragments landed in WebAssembly memory', () => {
     }
   });
 
-  it('grows on demand; views taken after growing see the same bytes', () => {
-    const arena = SimdArena.create(10)!;
-    arena.view(0, 4).set([1, 2, 3, 4]);
-    const before = arena.capacity;
-    expect(arena.reserve(before + 1)).toBe(true);
-    expect(arena.capacity).toBeGreaterThan(before);
-    expect(Array.from(arena.view(0, 4))).toEqual([1, 2, 3, 4]);
-    expect(arena.view(before, 1).length).toBe(1);
-    expect(SimdArena.create(2 ** 40)).toBeNull();
+  it('allocations never overlap, freed ranges merge and are reused, and growth keeps earlier views of shared memory valid', () => {
+    const heap = SimdHeap.process()!;
+    const before = heap.allocated;
+    const r = rng(5);
+    const live = new Map<number, { n: number; fill: number; view: Uint8Array }>();
+    for (let round = 0; round < 400; round++) {
+      if (live.size > 0 && r() < 0.45) {
+        const keys = [...live.keys()];
+        const at = keys[Math.floor(r() * keys.length)]!;
+        heap.release(at);
+        live.delete(at);
+        continue;
+      }
+      const n = 1 + Math.floor(r() ** 3 * (3 << 20));
+      const at = heap.alloc(n)!;
+      expect(at % 4096).toBe(0);
+      const view = heap.view(at, n);
+      const fill = 1 + (round % 250);
+      view.fill(fill);
+      live.set(at, { n, fill, view });
+    }
+    // Every live allocation still holds its own bytes, through the view taken when it was made (before later growth).
+    const spans = [...live.entries()].sort((a, b) => a[0] - b[0]);
+    for (let i = 0; i < spans.length; i++) {
+      const [at, { n, fill, view }] = spans[i]!;
+      expect(view.every((x) => x === fill), `allocation at ${at}`).toBe(true);
+      expect(heap.addressOf(view)).toBe(at);
+      if (i + 1 < spans.length) expect(at + n).toBeLessThanOrEqual(spans[i + 1]![0]);
+    }
+    for (const at of live.keys()) heap.release(at);
+    expect(heap.allocated).toBe(before);
+    expect(() => heap.release(12345 * 4096 + 1)).toThrow(/no allocation/);
+  });
+
+  it('freed neighbours merge: after any order of frees, the whole heap is one free range again', () => {
+    const { heap, at: first } = SimdHeap.create(4096)!;
+    const r = rng(9);
+    const ats = [first, ...Array.from({ length: 40 }, () => heap.alloc(1 + Math.floor(r() * 200_000))!)];
+    for (let i = ats.length - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [ats[i], ats[j]] = [ats[j]!, ats[i]!];
+    }
+    for (const at of ats) heap.release(at);
+    expect(heap.allocated).toBe(0);
+    const size = heap.size;
+    // Everything but the two 64 KiB windows, in one piece, without growing.
+    expect(heap.alloc(size - 2 * 65536)).toBe(2 * 65536);
+    expect(heap.size).toBe(size);
+  });
+
+  it('a private heap grows (views taken after growing see the same bytes) and refuses what it cannot hold', () => {
+    const { heap, at } = SimdHeap.create(10)!;
+    heap.view(at, 4).set([1, 2, 3, 4]);
+    const next = heap.alloc(1 << 20)!;
+    expect(next).toBeGreaterThan(at);
+    expect(Array.from(heap.view(at, 4))).toEqual([1, 2, 3, 4]);
+    expect(heap.view(next, 1 << 20).length).toBe(1 << 20);
+    expect(SimdHeap.create(2 ** 40)).toBeNull();
+    expect(heap.alloc(2 ** 32)).toBeNull();
+    expect(SimdHeap.process()!.alloc(2 ** 33)).toBeNull();
+  });
+});
+
+describe('registered host buffers', () => {
+  it('are zero-filled typed arrays in the process heap, reused after freeing', () => {
+    const a = allocHostBuffer(Float32Array, 1000);
+    expect(a).toBeInstanceOf(Float32Array);
+    expect(a.length).toBe(1000);
+    expect(isRegisteredHostBuffer(a)).toBe(true);
+    expect(isRegisteredHostBuffer(a.subarray(10))).toBe(true);
+    expect(isRegisteredHostBuffer(new Float32Array(10))).toBe(false);
+    a.fill(7);
+    freeHostBuffer(a);
+    const b = allocHostBuffer(Int32Array, 1000);
+    expect(b.byteOffset).toBe(a.byteOffset); // the freed range, first fit
+    expect(b.every((x) => x === 0)).toBe(true);
+    freeHostBuffer(b);
+    for (const C of [Float64Array, Uint8Array] as const) {
+      const c = allocHostBuffer(C, 33);
+      expect(c).toBeInstanceOf(C);
+      expect(c.length).toBe(33);
+      freeHostBuffer(c);
+    }
+    expect(allocHostBuffer(Float32Array, 0).length).toBe(0);
+  });
+
+  it('bad lengths, double frees and frees of views are clear errors; plain arrays are ignored', () => {
+    expect(() => allocHostBuffer(Float32Array, -1)).toThrow(/length must be a non-negative integer, got -1/);
+    expect(() => allocHostBuffer(Float32Array, 1.5)).toThrow(/got 1.5/);
+    expect(() => allocHostBuffer(Float64Array, 2 ** 31)).toThrow(/16384.0 MiB does not fit in the registered host heap/);
+    const a = allocHostBuffer(Float32Array, 64);
+    expect(() => freeHostBuffer(a.subarray(1))).toThrow(/not a live allocation/);
+    freeHostBuffer(a);
+    expect(() => freeHostBuffer(a)).toThrow(/not a live allocation \(already freed/);
+    expect(() => freeHostBuffer(new Float32Array(8))).not.toThrow();
   });
 });
 

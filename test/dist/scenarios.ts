@@ -4,6 +4,18 @@
 import { DeviceMesh } from '../../src/dist/mesh.ts';
 import type { World } from '../../src/dist/init.ts';
 import type { HostBuffer, ReduceOp } from '../../src/dist/dtype.ts';
+import { allocHostBuffer, freeHostBuffer } from '../../src/dist/host-buffer.ts';
+import { SimdHeap } from '../../src/dist/simd.ts';
+
+/** A registered host buffer (in the heap collectives reduce in) holding a copy of `b`. */
+function registered<B extends HostBuffer>(b: B): B {
+  const r = allocHostBuffer(b.constructor as Float32ArrayConstructor, b.length) as unknown as B;
+  r.set(b as never);
+  return r;
+}
+
+/** Bytes summed in place in this rank's heap so far (destination a registered buffer). */
+const inPlaceBytes = () => SimdHeap.process()?.sums.inPlaceBytes ?? 0;
 
 export interface Report {
   rank: number;
@@ -99,6 +111,14 @@ export async function collectives(world: World, sizes = SIZES): Promise<Report> 
       const want = reference(op, kind, inputs, len);
       c.close(`allReduce ${kind} ${op} len=${len}`, buf, want, kind === 'u8' || op === 'max' || op === 'min' ? 0 : 1e-5);
       hashes[`allReduce ${kind} ${op} ${len}`] = hash(buf);
+      if (kind === 'f32' && op === 'sum') {
+        // The same sum on a registered host buffer (sent from and landing in shared WebAssembly memory): the same bits.
+        const reg = registered(inputs[me]!);
+        await world.allReduce(reg);
+        c.checks++;
+        if (hash(reg) !== hash(buf)) c.failures.push(`allReduce f32 sum len=${len}: a registered buffer gave different bits`);
+        freeHostBuffer(reg);
+      }
     }
     // reduce-scatter: output of `len` elements per rank
     {
@@ -266,7 +286,23 @@ export async function deviceTensor(world: World): Promise<Report> {
     const n = 300_001;
     const host = Float32Array.from({ length: n }, (_, i) => world.rank * 2 + i * 1e-4);
     const t = W.Tensor.fromArray(host, [n]);
+    // Chunks come back into registered host buffers (summed in place), all freed afterwards.
+    const { isRegisteredHostBuffer } = await import('../../src/dist/host-buffer.ts');
+    const heldBefore = SimdHeap.process()!.allocated;
+    const g = world as unknown as { allReduce: World['allReduce'] };
+    const orig = g.allReduce.bind(world);
+    let plain = 0;
+    g.allReduce = ((buf: Float32Array, o: object) => {
+      if (!isRegisteredHostBuffer(buf)) plain++;
+      return orig(buf, o);
+    }) as World['allReduce'];
     await allReduceDevice(world, tensorBridge, t, { chunkElems: 65_536 });
+    g.allReduce = orig;
+    c.checks += 2;
+    if (plain > 0) c.failures.push(`${plain} chunks of the device all-reduce were not in registered host buffers`);
+    // The heap's spare landing area may have been taken or grown by the all-reduces; the staging buffers are freed.
+    const landing = SimdHeap.process()!.allocated - heldBefore;
+    if (landing > 4 * 65_536 * 4) c.failures.push(`${landing} bytes of staging still allocated after the device all-reduce`);
     const s = world.size * (world.size - 1);
     c.close('tensor allReduce', (await t.toArray()) as Float32Array, Array.from({ length: n }, (_, i) => s + world.size * i * 1e-4), 1e-5);
     const b = W.Tensor.fromArray(Float32Array.from({ length: 1000 }, (_, i) => (world.rank === 1 ? i : -1)), [1000]);
@@ -289,6 +325,7 @@ export const ALGO_SIZES = [0, 1, 7, 1001, 65537, 1_500_003];
  * check the result does not depend on arrival order.
  */
 export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<Report> {
+  const inPlace0 = inPlaceBytes();
   const n = world.size;
   const me = world.rank;
   const c = new Checker();
@@ -308,10 +345,12 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
       const want = reference(op, kind === 'u8' ? 'u8' : 'f32', inputs, len);
       const got: string[] = [];
       for (let rep = 0; rep < 2; rep++) {
-        const buf = inputs[me]!.slice();
+        // The second run on a registered host buffer: sums reduce in place there, and must give the same bits.
+        const buf = rep === 0 ? inputs[me]!.slice() : registered(inputs[me]!);
         await world.allReduce(buf, { op });
         c.close(`allReduce ${kind} ${op} len=${len}`, buf, want, kind === 'u8' || kind === 'i32' || op === 'max' || op === 'min' ? 0 : 1e-5);
         got.push(hash(buf));
+        if (rep === 1) freeHostBuffer(buf);
       }
       c.checks++;
       if (got[0] !== got[1]) c.failures.push(`allReduce ${kind} ${op} len=${len}: two runs gave different bits`);
@@ -325,18 +364,22 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
         kind === 'f64' ? Float64Array.from(b) : kind === 'i32' ? Int32Array.from(b, (x) => Math.floor(x * 1e6)) : b,
       );
       const want = reference(op, kind === 'u8' ? 'u8' : 'f32', inputs.map((x) => x.subarray(me * len, (me + 1) * len)), len);
-      const input = inputs[me]!;
-      const before = hash(input);
+      const before = hash(inputs[me]!);
       const got: string[] = [];
+      let input = inputs[me]!;
       for (let rep = 0; rep < 2; rep++) {
-        const out = new (input.constructor as new (n: number) => HostBuffer)(len);
+        // The second run with registered input and output buffers.
+        if (rep === 1) input = registered(input);
+        const out = rep === 0 ? new (input.constructor as new (n: number) => HostBuffer)(len) : registered(new (input.constructor as new (n: number) => HostBuffer)(len));
         await world.reduceScatter(out, input, { op });
         c.close(`reduceScatter ${kind} ${op} len=${len}`, out, want, kind === 'u8' || kind === 'i32' || op === 'max' || op === 'min' ? 0 : 1e-5);
         got.push(hash(out));
+        if (rep === 1) freeHostBuffer(out);
       }
       c.checks += 2;
       if (got[0] !== got[1]) c.failures.push(`reduceScatter ${kind} ${op} len=${len}: two runs gave different bits`);
       if (hash(input) !== before) c.failures.push(`reduceScatter ${kind} ${op} len=${len}: the input was modified`);
+      freeHostBuffer(input);
     }
     {
       const kc = k++;
@@ -373,5 +416,5 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
     if (early !== 0) c.failures.push(`${early} bytes of gated collectives arrived before their receives`);
   }
   await world.barrier();
-  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early } };
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early, inPlaceBytes: inPlaceBytes() - inPlace0 } };
 }

@@ -30,33 +30,46 @@
 // later overwritten by p's all-gather data; p can only send that after it has
 // received all of our segment-p bytes, i.e. after they left our buffer.
 import { reduceInto, scaleInto, simdKindOf, type DType, type ReduceOp } from '../dtype.ts';
-import { SimdArena } from '../simd.ts';
+import { SimdHeap } from '../simd.ts';
 import { chunkOf, chunksFor, mod, pipelineChunk, readyGate, segment, type AlgoCtx } from './context.ts';
 
 /** Where peers' fragments land: WebAssembly memory (read in place by the SIMD sums) or a plain buffer. */
-type Landing = { arena: SimdArena; plain: null } | { arena: null; plain: Uint8Array };
+type Landing = { heap: SimdHeap; at: number; bytes: number; plain: null } | { heap: null; plain: Uint8Array };
 
 /** One reusable landing area per process (taken by one operation at a time; others allocate). */
 let spare: Landing | null = null;
+
 function takeLanding(n: number, simd: boolean): Landing {
   const s = spare;
-  if (s !== null) {
-    if (simd && s.arena !== null && s.arena.reserve(n)) {
-      spare = null;
-      return s;
-    }
-    if (!simd && s.plain !== null && s.plain.length >= n) {
-      spare = null;
-      return s;
-    }
+  if (s !== null && (s.heap !== null ? simd && s.bytes >= n : !simd && s.plain.length >= n)) {
+    spare = null;
+    return s;
   }
-  const arena = simd ? SimdArena.create(n) : null;
-  return arena !== null ? { arena, plain: null } : { arena: null, plain: new Uint8Array(n) };
+  if (simd) {
+    // The process heap, where registered host buffers also live (reductions into them add in place).
+    const heap = SimdHeap.process();
+    if (heap !== null) {
+      if (s !== null && s.heap === heap) {
+        // Too small: give its memory back before asking for more, so the heap reuses it.
+        spare = null;
+        heap.release(s.at);
+      }
+      const at = heap.alloc(n);
+      if (at !== null) return { heap, at, bytes: n, plain: null };
+    }
+    const own = SimdHeap.create(n);
+    if (own !== null) return { heap: own.heap, at: own.at, bytes: n, plain: null };
+  }
+  return { heap: null, plain: new Uint8Array(n) };
 }
+
 function giveLanding(l: Landing): void {
-  // Keep the larger; an arena is preferred (sums are the common case).
-  const size = (x: Landing) => (x.arena !== null ? x.arena.capacity : x.plain.length);
-  if (spare === null || (l.arena !== null && spare.arena === null) || ((l.arena !== null) === (spare.arena !== null) && size(l) > size(spare))) spare = l;
+  // Keep the larger; WebAssembly memory is preferred (sums are the common case).
+  const size = (x: Landing) => (x.heap !== null ? x.bytes : x.plain.length);
+  const keep = spare === null || (l.heap !== null && spare.heap === null) || ((l.heap !== null) === (spare.heap !== null) && size(l) > size(spare));
+  const drop = keep ? spare : l;
+  if (keep) spare = l;
+  if (drop !== null && drop.heap !== null && drop.heap.shared) drop.heap.release(drop.at);
 }
 
 const quiet = <T>(p: Promise<T>): Promise<T> => {
@@ -113,7 +126,7 @@ async function scatterReduce(
   let fresh = 0;
   /** Slot index bound to (peer order[k], chunk c), or -1. */
   const bound = new Int32Array((n - 1) * C).fill(-1);
-  const view = (i: number, len: number) => (landing!.arena !== null ? landing!.arena.view(i * slotBytes, len) : landing!.plain.subarray(i * slotBytes, i * slotBytes + len));
+  const view = (i: number, len: number) => (landing!.heap !== null ? landing!.heap.view(landing!.at + i * slotBytes, len) : landing!.plain.subarray(i * slotBytes, i * slotBytes + len));
   const bind = (k: number, c: number, len: number) => {
     const i = free.length > 0 ? free.pop()! : fresh++;
     bound[k * C + c] = i;
@@ -148,8 +161,8 @@ async function scatterReduce(
     }
     for (let k = 0; k < n - 1; k++) await rs[k]![c];
     if (d.length > 0) {
-      const arena = landing!.arena;
-      if (arena !== null && kind !== null) arena.sumInto(kind, d, order.map((_, k) => bound[k * C + c]! * slotBytes));
+      const heap = landing!.heap;
+      if (heap !== null && kind !== null) heap.sumInto(kind, d, order.map((_, k) => landing!.at + bound[k * C + c]! * slotBytes));
       else for (let k = 0; k < n - 1; k++) fold(d, view(bound[k * C + c]!, d.length));
       for (let k = n - 2; k >= 0; k--) free.push(bound[k * C + c]!);
     }
