@@ -1,4 +1,4 @@
-// `npm run bench -- comm [--ranks 2,4] [--transports tcp,tcp-loopback,ws,ws-loopback,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--no-gloo] [--no-raw] [--no-write]`
+// `npm run bench -- comm [--ranks 2,4] [--transports tcp,tcp-loopback,ws,ws-loopback,inproc] [--colls all_reduce,…] [--min-mib 0] [--max-mib 256] [--repeat 1] [--host-buffers registered|plain] [--no-gloo] [--no-raw] [--no-write]`
 //
 // nccl-tests-style table for all-reduce, reduce-scatter, all-gather and
 // all-to-all over 8 B … 256 MiB, per rank count and transport; in the same run,
@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, workerData } from 'node:worker_threads';
+import { allocHostBuffer, freeHostBuffer } from '../src/dist/host-buffer.ts';
 import { initFromEnv, initProcessGroup, type World } from '../src/dist/init.ts';
 import { StoreServer } from '../src/dist/store.ts';
 import { createInProcFabric } from '../transports/inproc.ts';
@@ -30,6 +31,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 interface Spec {
   sizes: number[];
   colls: Coll[];
+  /** Host buffers from allocHostBuffer (sums in place in the heap incoming data lands in), as the device collectives stage them; else plain typed arrays. */
+  registered?: boolean;
 }
 interface Sample {
   coll: Coll;
@@ -141,6 +144,12 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
     // Threads of one process (inproc) share one CPU clock: rank 0's is all of them.
     if (isMainThread || world.rank === 0) process.stdout.write(`CPU ${JSON.stringify({ coll, bytes, cpuS: t.cpuS } satisfies CpuSample)}\n`);
   };
+  const held: Float32Array[] = [];
+  const f32 = (len: number) => {
+    const b = spec.registered ? allocHostBuffer(Float32Array, len) : new Float32Array(len);
+    held.push(b);
+    return b;
+  };
   for (const coll of spec.colls) {
     const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : coll === 'raw_unix' ? await rawRing(world, 'unix') : null;
     for (const size of spec.sizes) {
@@ -152,26 +161,27 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
         bytes = size;
         op = () => raw!(size);
       } else if (coll === 'all_reduce') {
-        const b = new Float32Array(total).fill(1);
+        const b = f32(total).fill(1);
         bytes = b.byteLength;
         op = () => world.allReduce(b);
       } else if (coll === 'reduce_scatter') {
-        const i = new Float32Array(per * n).fill(1);
-        const o = new Float32Array(per);
+        const i = f32(per * n).fill(1);
+        const o = f32(per);
         bytes = i.byteLength;
         op = () => world.reduceScatter(o, i);
       } else if (coll === 'all_gather') {
-        const i = new Float32Array(per).fill(1);
-        const o = new Float32Array(per * n);
+        const i = f32(per).fill(1);
+        const o = f32(per * n);
         bytes = o.byteLength;
         op = () => world.allGather(o, i);
       } else {
-        const i = new Float32Array(per * n).fill(1);
-        const o = new Float32Array(per * n);
+        const i = f32(per * n).fill(1);
+        const o = f32(per * n);
         bytes = i.byteLength;
         op = () => world.allToAll(o, i);
       }
       emit(coll, bytes, await timeIt(world, bytes, op));
+      for (const b of held.splice(0)) freeHostBuffer(b);
     }
   }
   await world.shutdown();
@@ -336,6 +346,9 @@ export async function run(args: string[]): Promise<void> {
   for (const c of colls) if (!COLLS.includes(c)) throw new Error(`unknown collective ${c} (${COLLS.join(', ')})`);
   const gloo = !args.includes('--no-gloo');
   const raw = !args.includes('--no-raw');
+  const hostBuffers = opt('host-buffers', 'registered');
+  if (hostBuffers !== 'registered' && hostBuffers !== 'plain') throw new Error(`--host-buffers must be registered or plain, got ${hostBuffers}`);
+  const registered = hostBuffers === 'registered';
   const { row, writeReport } = await import('./report.ts');
   const rows: ReturnType<typeof row>[] = [];
   const tables: Record<string, unknown>[] = [];
@@ -345,6 +358,9 @@ export async function run(args: string[]): Promise<void> {
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
+    registered
+      ? "host buffers: registered (allocHostBuffer: typed arrays in the WebAssembly heap that incoming data lands in, so sums run in place with no copies), as the device collectives stage GPU data; --host-buffers plain for ordinary typed arrays (one copy in and one out per reduced block)"
+      : 'host buffers: plain typed arrays (--host-buffers plain): sums copy each block into the WebAssembly heap and the result back out',
     'cpu ns/B = CPU time (user + system, summed over all ranks) per byte of bus traffic per rank (size × the busbw factor; raw: size): lower is better; with more ranks than cores the wall-clock figures are bound by this cost',
   ];
   const repeat = Math.max(1, Number(opt('repeat', '1')));
@@ -385,7 +401,7 @@ export async function run(args: string[]): Promise<void> {
       }
       for (const transport of transports) {
         console.log(`[comm bench] ${n} ranks${round}: webomni over ${transport}…`);
-        const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls }) : await runProcesses(n, transport, { sizes, colls });
+        const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls, registered }) : await runProcesses(n, transport, { sizes, colls, registered });
         for (const x of ours) put(transport, x.coll, sizeOf(x.bytes), x);
       }
     }
