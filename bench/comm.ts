@@ -22,8 +22,8 @@ import { StoreServer } from '../src/dist/store.ts';
 import { createInProcFabric } from '../transports/inproc.ts';
 
 const COLLS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all'] as const;
-type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix';
-const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix'];
+type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix' | 'raw_mesh';
+const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix', 'raw_mesh'];
 const ALL_SIZES = [8, 64, 512, 4 << 10, 32 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20];
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -137,6 +137,72 @@ async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<
   };
 }
 
+/**
+ * Mesh exchange over raw loopback TCP: every rank streams bytes/(n−1) to each
+ * peer at once while receiving as much from each (read with `onread`), the
+ * traffic pattern of the direct schedules (scatter.ts) without framing or
+ * reduction. With more ranks than cores, n−1 connections per rank cost the
+ * kernel more per byte than the ring's one, so this separates what the
+ * schedule's topology costs from what webomni adds on top of it.
+ */
+async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> {
+  const n = world.size;
+  const me = world.rank;
+  const store = world.comm.store;
+  let got = 0;
+  let want = 0;
+  let onDone: (() => void) | null = null;
+  const sink = Buffer.alloc(16 << 20, 1);
+  const writers = new Map<number, net.Socket>();
+  const accepted = new Promise<void>((resolve) => {
+    const srv = net.createServer({ noDelay: true }, (s) => {
+      s.once('data', (d: Buffer) => {
+        writers.set(d[0]!, s);
+        if (writers.size === n - 1) {
+          srv.close();
+          resolve();
+        }
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => store.set(`bench/raw-mesh/${me}`, (srv.address() as net.AddressInfo).port));
+  });
+  for (let p = 0; p < n; p++) {
+    if (p === me) continue;
+    // Each connection reads into its own 4 MiB window of the sink.
+    const base = (p % 4) * (4 << 20);
+    let at = 0;
+    const onread = {
+      buffer: () => sink.subarray(base + at, base + (4 << 20)),
+      callback: (k: number) => {
+        at = (at + k) % (4 << 20);
+        got += k;
+        if (onDone && got >= want) onDone();
+        return true;
+      },
+    };
+    const s = net.connect({ port: Number(await store.get(`bench/raw-mesh/${p}`)), host: '127.0.0.1', noDelay: true, onread });
+    await new Promise((r) => s.once('connect', r));
+    s.write(Buffer.from([me]));
+  }
+  await accepted;
+  const chunk = Buffer.alloc(1 << 20, 1);
+  return async (bytes) => {
+    const per = Math.floor(bytes / (n - 1));
+    want += per * (n - 1);
+    const recvDone = got >= want ? Promise.resolve() : new Promise<void>((r) => (onDone = () => ((onDone = null), r())));
+    await Promise.all(
+      [...writers.values()].map(async (w) => {
+        for (let sent = 0; sent < per; ) {
+          const k = Math.min(chunk.length, per - sent);
+          sent += k;
+          if (!w.write(k === chunk.length ? chunk : chunk.subarray(0, k))) await new Promise((r) => w.once('drain', r));
+        }
+      }),
+    );
+    await recvDone;
+  };
+}
+
 async function rankMain(world: World, spec: Spec): Promise<void> {
   const n = world.size;
   const emit = (coll: Coll, bytes: number, t: { timeS: number; cpuS: number }) => {
@@ -151,7 +217,7 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
     return b;
   };
   for (const coll of spec.colls) {
-    const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : coll === 'raw_unix' ? await rawRing(world, 'unix') : null;
+    const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : coll === 'raw_unix' ? await rawRing(world, 'unix') : coll === 'raw_mesh' ? await rawMesh(world) : null;
     for (const size of spec.sizes) {
       const total = Math.max(1, Math.floor(size / 4));
       const per = Math.max(1, Math.floor(total / n));
@@ -355,6 +421,7 @@ export async function run(args: string[]): Promise<void> {
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
     "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
+    'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); with more ranks than cores its n-1 connections per rank cost the kernel more per byte than the ring',
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
@@ -418,27 +485,29 @@ export async function run(args: string[]): Promise<void> {
           const rBus = median(bw.get(`raw|any|${size}`) ?? []);
           const roBus = median(bw.get(`raw_onread|any|${size}`) ?? []);
           const ruBus = median(bw.get(`raw_unix|any|${size}`) ?? []);
+          const rmBus = median(bw.get(`raw_mesh|any|${size}`) ?? []);
           const timeUs = algbw ? (size / algbw / 1e9) * 1e6 : null;
           const cOurs = median(cpu.get(`${transport}|${coll}|${size}`) ?? []);
           const cRaw = median(cpu.get(`raw_onread|any|${size}`) ?? []);
           const cGloo = median(cpu.get(`gloo|${coll}|${size}`) ?? []);
           table.push({
-            size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, rawUnixBusbw: ruBus, glooBusbw: gBus,
+            size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, rawUnixBusbw: ruBus, rawMeshBusbw: rmBus, glooBusbw: gBus,
             cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
-            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
+            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], rawMesh: bw.get(`raw_mesh|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
           if (coll === 'all_reduce' && size >= 16 << 20) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
+            if (n > 2 && transport.endsWith('-loopback')) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw mesh`, 'GB/s', busbw, rmBus, 'raw node:net mesh, onread'));
             if (transport === 'tcp' || transport === 'ws') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'raw-mesh'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }
