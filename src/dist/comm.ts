@@ -236,5 +236,6 @@ export class Comm {
     this.destroyed = true;
     for (const op of [...this.active.values()]) op.fail(new DistError('the communicator was destroyed while this operation was in flight'));
     await this.transport?.close();
+    this.router.dispose();
   }
 }

@@ -1,5 +1,5 @@
 // Element types the collectives move, and the reductions over them.
-import { simdSum, type SimdKind } from './simd.ts';
+import { SimdHeap, simdSum, type SimdKind } from './simd.ts';
 export type HostBuffer = Float32Array | Float64Array | Int32Array | Uint8Array;
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
 
@@ -96,7 +96,12 @@ export function reduceInto(d: DType, op: ReduceOp, dst: Uint8Array, src: Uint8Ar
   const kind = simdKindOf(d, op);
   if (kind && dst.length >= SIMD_MIN_BYTES) {
     // Same results as the scalar loop: IEEE addition (f32 via f64 then rounding is exact), int32 wraps.
-    simdSum!(kind, dst, src); // non-null: simdKindOf returns null without it
+    // A source in the process heap (a reducing receive's landing buffer) is read where it is:
+    // in place when dst is a registered buffer too, else one copy of dst in and one out per block.
+    const heap = SimdHeap.process();
+    const at = heap === null ? -1 : heap.addressOf(src);
+    if (at >= 0) heap!.sumInto(kind, dst, [at]);
+    else simdSum!(kind, dst, src); // non-null: simdKindOf returns null without it
     return;
   }
   const a = view(d, dst);

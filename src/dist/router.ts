@@ -11,6 +11,7 @@ import { FrameType, type FrameHeader } from '../../transports/frame.ts';
 import type { FrameSink, Link } from '../../transports/types.ts';
 import { CollectiveMismatchError } from './errors.ts';
 import { describe, sameSignature, type Signature } from './ops.ts';
+import { SimdHeap } from './simd.ts';
 
 /** dst ⊕= src over equal-length byte views (a reduction applied as data lands). */
 export type ReduceFn = (dst: Uint8Array, src: Uint8Array) => void;
@@ -294,10 +295,29 @@ export class Router implements FrameSink {
   private stage(peer: number, n: number): Uint8Array {
     let b = this.staging.get(peer);
     if (!b || b.length < n) {
-      b = new Uint8Array(Math.max(n, 64 * 1024));
+      b = this.stagingBuffer(Math.max(n, 64 * 1024), b);
       this.staging.set(peer, b);
     }
     return b.subarray(0, n);
+  }
+
+  /** Gives the landing buffers back to the heap; call once no link can deliver any more (transport closed). */
+  dispose(): void {
+    const heap = SimdHeap.process();
+    for (const b of this.staging.values()) if (heap !== null && heap.addressOf(b) >= 0) heap.release(heap.addressOf(b));
+    this.staging.clear();
+  }
+
+  /**
+   * A landing buffer for reducing receives: in the process heap where there
+   * is one, so the SIMD sum reads the fragment where it landed (and writes a
+   * registered destination in place); `old` (outgrown) is given back.
+   */
+  private stagingBuffer(n: number, old: Uint8Array | undefined): Uint8Array {
+    const heap = SimdHeap.process();
+    if (heap !== null && old !== undefined && heap.addressOf(old) >= 0) heap.release(heap.addressOf(old));
+    const at = heap === null ? null : heap.alloc(n);
+    return at === null ? new Uint8Array(n) : heap!.view(at, n);
   }
 
   private scratch(n: number): Uint8Array {

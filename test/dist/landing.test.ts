@@ -1,7 +1,7 @@
 // Data landing in WebAssembly memory (SimdHeap), registered host buffers, and receives whose memory is
 // bound when their first fragment arrives (LateDest), plus recycled early buffers.
 import { describe, expect, it } from 'vitest';
-import { DType } from '../../src/dist/dtype.ts';
+import { DType, reduceInto } from '../../src/dist/dtype.ts';
 import { Router } from '../../src/dist/router.ts';
 import { SimdHeap, simdSum, type SimdKind } from '../../src/dist/simd.ts';
 import { allocHostBuffer, freeHostBuffer, isRegisteredHostBuffer } from '../../src/dist/host-buffer.ts';
@@ -158,6 +158,38 @@ describe('SimdHeap: sums of fragments landed in WebAssembly memory', () => {
     expect(SimdHeap.create(2 ** 40)).toBeNull();
     expect(heap.alloc(2 ** 32)).toBeNull();
     expect(SimdHeap.process()!.alloc(2 ** 33)).toBeNull();
+  });
+});
+
+describe('reduceInto with sources in the process heap (reducing receives land there)', () => {
+  it.each(KINDS)('%s: the same bits as the window kernel, in place for a registered destination', (kind, dtype, C) => {
+    const heap = SimdHeap.process()!;
+    const r = rng(13);
+    for (const elems of [200, 1000, 16385, 100_003]) {
+      const val = () => (kind === 'i32' ? Math.floor((r() * 2 - 1) * 2 ** 31) : (r() * 2 - 1) * 1e3);
+      const a = new C(elems).map(val);
+      const b = new C(elems).map(val);
+      const want = a.slice();
+      simdSum!(kind, new Uint8Array(want.buffer), new Uint8Array(b.buffer));
+      const src = allocHostBuffer(C as Float32ArrayConstructor, elems) as unknown as typeof b;
+      src.set(b as never);
+      const srcBytes = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+      // Destination outside the heap: through the window.
+      const plain = a.slice();
+      const copied = heap.sums.copiedBytes;
+      reduceInto(dtype, 'sum', new Uint8Array(plain.buffer), srcBytes);
+      expect(heap.sums.copiedBytes - copied).toBe(a.byteLength);
+      expect(Buffer.from(plain.buffer).equals(Buffer.from(want.buffer)), `${kind} ${elems} plain`).toBe(true);
+      // Registered destination: in place.
+      const reg = allocHostBuffer(C as Float32ArrayConstructor, elems) as unknown as typeof a;
+      reg.set(a as never);
+      const inPlace = heap.sums.inPlaceBytes;
+      reduceInto(dtype, 'sum', new Uint8Array(reg.buffer, reg.byteOffset, reg.byteLength), srcBytes);
+      expect(heap.sums.inPlaceBytes - inPlace).toBe(a.byteLength);
+      expect(Buffer.from(reg.buffer, reg.byteOffset, reg.byteLength).equals(Buffer.from(want.buffer)), `${kind} ${elems} registered`).toBe(true);
+      freeHostBuffer(src);
+      freeHostBuffer(reg);
+    }
   });
 });
 

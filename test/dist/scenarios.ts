@@ -326,6 +326,8 @@ export const ALGO_SIZES = [0, 1, 7, 1001, 65537, 1_500_003];
  */
 export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<Report> {
   const inPlace0 = inPlaceBytes();
+  /** Of which in all-reduces (their reduced bytes land in the heap: scatter's slots, or the ring's reducing-receive buffers). */
+  let allReduceInPlace = 0;
   const n = world.size;
   const me = world.rank;
   const c = new Checker();
@@ -347,7 +349,9 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
       for (let rep = 0; rep < 2; rep++) {
         // The second run on a registered host buffer: sums reduce in place there, and must give the same bits.
         const buf = rep === 0 ? inputs[me]!.slice() : registered(inputs[me]!);
+        const before = inPlaceBytes();
         await world.allReduce(buf, { op });
+        allReduceInPlace += inPlaceBytes() - before;
         c.close(`allReduce ${kind} ${op} len=${len}`, buf, want, kind === 'u8' || kind === 'i32' || op === 'max' || op === 'min' ? 0 : 1e-5);
         got.push(hash(buf));
         if (rep === 1) freeHostBuffer(buf);
@@ -416,5 +420,5 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
     if (early !== 0) c.failures.push(`${early} bytes of gated collectives arrived before their receives`);
   }
   await world.barrier();
-  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early, inPlaceBytes: inPlaceBytes() - inPlace0 } };
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early, inPlaceBytes: inPlaceBytes() - inPlace0, allReduceInPlaceBytes: allReduceInPlace } };
 }
