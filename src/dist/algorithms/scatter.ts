@@ -19,12 +19,14 @@
 // Landing: the n−1 peers' copies of segment r land (kernel → memory, no
 // user-space copy on TCP/WebSocket) in chunk-sized slots of a landing area
 // reused across calls, each slot picked when the chunk starts arriving and
-// freed once it is reduced (so the slots in use stay few and cache-warm). For sums of float32/float64/int32 it is WebAssembly
-// memory (simd.ts, SimdArena): once a chunk has arrived from every peer, each
-// 64 KiB block of it costs one copy of this rank's data in, n−1 SIMD adds
-// reading the peers' bytes where they landed, and one copy of the result out.
-// Other reductions (max/min, uint8) fold the landed bytes into `buf` in the
-// same order with the scalar loops.
+// freed once it is reduced (so the slots in use stay few and cache-warm).
+// For sums of float32/float64/int32 it is the process heap (simd.ts,
+// SimdHeap): once a chunk has arrived from every peer, the SIMD kernels add
+// the peers' bytes where they landed. If `buf` is a registered host buffer
+// (host-buffer.ts) it lies in the same heap and the sum runs in place;
+// otherwise each 64 KiB block costs one copy of this rank's data in and one
+// copy of the result out. Other reductions (max/min, uint8) fold the landed
+// bytes into `buf` in the same order with the scalar loops.
 //
 // Buffer safety: segment p of `buf` is sent to p in the reduce-scatter and
 // later overwritten by p's all-gather data; p can only send that after it has
