@@ -78,6 +78,34 @@ async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown
   return { timeS: (performance.now() - t0) / 1000 / it, cpuS: (c.user + c.system) / 1e6 / it };
 }
 
+/** Counts bytes received against bytes expected; `expect(bytes)` resolves once that many more have come. */
+function arrivals(): { arrived: (k: number) => void; expect: (bytes: number) => Promise<void> } {
+  let got = 0;
+  let want = 0;
+  let onDone: (() => void) | null = null;
+  return {
+    arrived: (k) => {
+      got += k;
+      if (onDone && got >= want) onDone();
+    },
+    expect: (bytes) => {
+      want += bytes;
+      return got >= want ? Promise.resolve() : new Promise<void>((r) => (onDone = () => ((onDone = null), r())));
+    },
+  };
+}
+
+const CHUNK = Buffer.alloc(1 << 20, 1);
+
+/** Writes `bytes` to `sock` in 1 MiB writes, waiting for 'drain' when it pushes back. */
+async function stream(sock: net.Socket, bytes: number): Promise<void> {
+  for (let sent = 0; sent < bytes; ) {
+    const k = Math.min(CHUNK.length, bytes - sent);
+    sent += k;
+    if (!sock.write(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k))) await new Promise((r) => sock.once('drain', r));
+  }
+}
+
 /**
  * Ring exchange over raw sockets: send `bytes` to next while receiving `bytes` from prev.
  * 'data': the receiver takes Node's 'data' events (a fresh buffer per read);
@@ -89,13 +117,7 @@ async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<
   const n = world.size;
   const me = world.rank;
   const store = world.comm.store;
-  let got = 0;
-  let want = 0;
-  let onDone: (() => void) | null = null;
-  const arrived = (k: number) => {
-    got += k;
-    if (onDone && got >= want) onDone();
-  };
+  const { arrived, expect } = arrivals();
   const sink = Buffer.alloc(64 << 20, 1);
   let sinkAt = 0;
   const onread = {
@@ -124,15 +146,9 @@ async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<
   await acc;
   const toNext = mode === 'data' ? dialed : accepted;
   if (mode === 'data') accepted.on('data', (d: Buffer) => arrived(d.length));
-  const chunk = Buffer.alloc(1 << 20, 1);
   return async (bytes) => {
-    want += bytes;
-    const recvDone = got >= want ? Promise.resolve() : new Promise<void>((r) => (onDone = () => ((onDone = null), r())));
-    for (let sent = 0; sent < bytes; ) {
-      const k = Math.min(chunk.length, bytes - sent);
-      sent += k;
-      if (!toNext.write(k === chunk.length ? chunk : chunk.subarray(0, k))) await new Promise((r) => toNext.once('drain', r));
-    }
+    const recvDone = expect(bytes);
+    await stream(toNext, bytes);
     await recvDone;
   };
 }
@@ -141,17 +157,15 @@ async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<
  * Mesh exchange over raw loopback TCP: every rank streams bytes/(n−1) to each
  * peer at once while receiving as much from each (read with `onread`), the
  * traffic pattern of the direct schedules (scatter.ts) without framing or
- * reduction. With more ranks than cores, n−1 connections per rank cost the
- * kernel more per byte than the ring's one, so this separates what the
- * schedule's topology costs from what webomni adds on top of it.
+ * reduction: it separates what the schedule's topology costs (n−1
+ * connections per rank instead of the ring's one) from what webomni adds on
+ * top of it.
  */
 async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> {
   const n = world.size;
   const me = world.rank;
   const store = world.comm.store;
-  let got = 0;
-  let want = 0;
-  let onDone: (() => void) | null = null;
+  const { arrived, expect } = arrivals();
   const sink = Buffer.alloc(16 << 20, 1);
   const writers = new Map<number, net.Socket>();
   const accepted = new Promise<void>((resolve) => {
@@ -175,8 +189,7 @@ async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> 
       buffer: () => sink.subarray(base + at, base + (4 << 20)),
       callback: (k: number) => {
         at = (at + k) % (4 << 20);
-        got += k;
-        if (onDone && got >= want) onDone();
+        arrived(k);
         return true;
       },
     };
@@ -185,20 +198,10 @@ async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> 
     s.write(Buffer.from([me]));
   }
   await accepted;
-  const chunk = Buffer.alloc(1 << 20, 1);
   return async (bytes) => {
     const per = Math.floor(bytes / (n - 1));
-    want += per * (n - 1);
-    const recvDone = got >= want ? Promise.resolve() : new Promise<void>((r) => (onDone = () => ((onDone = null), r())));
-    await Promise.all(
-      [...writers.values()].map(async (w) => {
-        for (let sent = 0; sent < per; ) {
-          const k = Math.min(chunk.length, per - sent);
-          sent += k;
-          if (!w.write(k === chunk.length ? chunk : chunk.subarray(0, k))) await new Promise((r) => w.once('drain', r));
-        }
-      }),
-    );
+    const recvDone = expect(per * (n - 1));
+    await Promise.all([...writers.values()].map((w) => stream(w, per)));
     await recvDone;
   };
 }
@@ -421,7 +424,7 @@ export async function run(args: string[]): Promise<void> {
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
     "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
-    'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); with more ranks than cores its n-1 connections per rank cost the kernel more per byte than the ring',
+    'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); it separates what the n-1 connections per rank cost from what webomni adds',
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',

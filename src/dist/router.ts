@@ -69,6 +69,13 @@ const key = (type: number, src: number, group: number, seq: number, step: number
   `${type}|${src}|${group}|${seq}|${step}|${aux}`;
 const seqKey = (group: number, seq: number) => `${group}|${seq}`;
 
+/** Gives a reducing-receive landing buffer back to the process heap (a plain fallback buffer is left to the GC). */
+function releaseStaging(b: Uint8Array): void {
+  const heap = SimdHeap.process();
+  const at = heap === null ? -1 : heap.addressOf(b);
+  if (at >= 0) heap!.release(at);
+}
+
 const destOf = (p: Posted): Uint8Array => p.dest ?? (p.dest = p.bind!());
 
 function deliver(p: Posted, offset: number, data: Uint8Array): void {
@@ -303,8 +310,7 @@ export class Router implements FrameSink {
 
   /** Gives the landing buffers back to the heap; call once no link can deliver any more (transport closed). */
   dispose(): void {
-    const heap = SimdHeap.process();
-    for (const b of this.staging.values()) if (heap !== null && heap.addressOf(b) >= 0) heap.release(heap.addressOf(b));
+    for (const b of this.staging.values()) releaseStaging(b);
     this.staging.clear();
   }
 
@@ -314,8 +320,8 @@ export class Router implements FrameSink {
    * registered destination in place); `old` (outgrown) is given back.
    */
   private stagingBuffer(n: number, old: Uint8Array | undefined): Uint8Array {
+    if (old !== undefined) releaseStaging(old);
     const heap = SimdHeap.process();
-    if (heap !== null && old !== undefined && heap.addressOf(old) >= 0) heap.release(heap.addressOf(old));
     const at = heap === null ? null : heap.alloc(n);
     return at === null ? new Uint8Array(n) : heap!.view(at, n);
   }

@@ -111,32 +111,6 @@ function compile(bytes: Uint8Array<ArrayBuffer>): WebAssembly.Module | null {
 /** The module with private memory (null without WebAssembly SIMD). */
 const MODULE: WebAssembly.Module | null = compile(moduleBytes({ shared: false }));
 
-function build(): ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) | null {
-  try {
-    if (MODULE === null) return null;
-    const ex = new WebAssembly.Instance(MODULE).exports as Exports;
-    const mem = new Uint8Array(ex.mem.buffer);
-    const a = mem.subarray(0, WINDOW);
-    const b = mem.subarray(WINDOW, 2 * WINDOW);
-    /** dst ⊕= src over byte views of equal length (a multiple of the element size). */
-    return (kind, dst, src) => {
-      const k = ex[`${kind}1`];
-      const n = dst.length;
-      for (let o = 0; o < n; o += WINDOW) {
-        const len = Math.min(WINDOW, n - o);
-        const vec = len & ~(STRIDE - 1);
-        a.set(dst.subarray(o, o + len));
-        b.set(src.subarray(o, o + len));
-        if (vec > 0) k(0, WINDOW, vec);
-        if (vec < len) tail(kind, a.subarray(vec, len), b.subarray(vec, len));
-        dst.set(len === WINDOW ? a : a.subarray(0, len), o);
-      }
-    };
-  } catch {
-    return null;
-  }
-}
-
 /** The < STRIDE-byte remainder, in scalar code (the window is aligned, so views are too). */
 function tail(kind: SimdKind, a: Uint8Array, b: Uint8Array): void {
   const C = kind === 'f32' ? Float32Array : kind === 'f64' ? Float64Array : Int32Array;
@@ -145,8 +119,6 @@ function tail(kind: SimdKind, a: Uint8Array, b: Uint8Array): void {
   for (let i = 0; i < x.length; i++) x[i]! += y[i]!;
 }
 
-/** dst += src elementwise (float32, float64 or int32 with wrap-around), or null without wasm SIMD. */
-export const simdSum = build();
 
 /** Allocation granule of a heap: addresses and sizes are multiples of it. */
 const GRANULE = 4096;
@@ -377,3 +349,21 @@ export class SimdHeap {
     }
   }
 }
+
+/**
+ * dst += src elementwise (float32, float64 or int32 with wrap-around) for
+ * byte views anywhere, or null without wasm SIMD: each 64 KiB block of src is
+ * copied into a private heap's second window and summed there (sumInto).
+ */
+export const simdSum: ((kind: SimdKind, dst: Uint8Array, src: Uint8Array) => void) | null = (() => {
+  const heap = SimdHeap.create(0)?.heap;
+  if (heap === undefined) return null;
+  const second = heap.view(WINDOW, WINDOW);
+  return (kind, dst, src) => {
+    for (let o = 0; o < dst.length; o += WINDOW) {
+      const len = Math.min(WINDOW, dst.length - o);
+      second.set(src.subarray(o, o + len));
+      heap.sumInto(kind, dst.subarray(o, o + len), [WINDOW]);
+    }
+  };
+})();
