@@ -8,7 +8,10 @@
 // them (ranks of one host linked over Unix sockets, transports/local.ts);
 // `tcp-loopback` and `ws-loopback` the same with those links off
 // (WEBOMNI_LOCAL_LINKS=0), over loopback TCP like Gloo; the raw rings run over both. busbw uses nccl-tests' factors: all-reduce
-// 2(n−1)/n, the others (n−1)/n of algbw = size / time. Results go to
+// 2(n−1)/n, the others (n−1)/n of algbw = size / time. The all-reduce target
+// (≥ 80% of the raw TCP figure) is also read against raw rings timed in the
+// same rank processes right before each all-reduce from 16 MiB ("paired"),
+// since the shared host drifts between sweeps. Results go to
 // bench/results/comm.json in the shared format.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,8 +25,10 @@ import { StoreServer } from '../src/dist/store.ts';
 import { createInProcFabric } from '../transports/inproc.ts';
 
 const COLLS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all'] as const;
-type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix' | 'raw_mesh';
-const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix', 'raw_mesh'];
+type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix' | 'raw_mesh' | 'raw_paired' | 'raw_paired_unix';
+const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix', 'raw_mesh', 'raw_paired', 'raw_paired_unix'];
+/** All-reduce sizes from which the target applies (and the raw ring is also timed in the same processes, just before). */
+const TARGET_MIN_BYTES = 16 << 20;
 const ALL_SIZES = [8, 64, 512, 4 << 10, 32 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20];
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -33,6 +38,14 @@ interface Spec {
   colls: Coll[];
   /** Host buffers from allocHostBuffer (sums in place in the heap incoming data lands in), as the device collectives stage them; else plain typed arrays. */
   registered?: boolean;
+  /**
+   * Also time raw rings (over loopback TCP: 'onread'; over a Unix socket:
+   * 'unix') in the same rank processes right before each all-reduce from
+   * TARGET_MIN_BYTES: the host is shared and its load drifts over the minutes
+   * between the separate raw sweep and this one, so the ratio to the link
+   * limit is taken from back-to-back runs.
+   */
+  paired?: ('onread' | 'unix')[];
 }
 interface Sample {
   coll: Coll;
@@ -219,6 +232,8 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
     held.push(b);
     return b;
   };
+  const paired: [Coll, (bytes: number) => Promise<void>][] = [];
+  for (const kind of spec.paired ?? []) paired.push([kind === 'unix' ? 'raw_paired_unix' : 'raw_paired', await rawRing(world, kind)]);
   for (const coll of spec.colls) {
     const raw = coll === 'raw' ? await rawRing(world, 'data') : coll === 'raw_onread' ? await rawRing(world, 'onread') : coll === 'raw_unix' ? await rawRing(world, 'unix') : coll === 'raw_mesh' ? await rawMesh(world) : null;
     for (const size of spec.sizes) {
@@ -233,6 +248,7 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
         const b = f32(total).fill(1);
         bytes = b.byteLength;
         op = () => world.allReduce(b);
+        if (bytes >= TARGET_MIN_BYTES) for (const [name, ring] of paired) emit(name, bytes, await timeIt(world, bytes, () => ring(bytes)));
       } else if (coll === 'reduce_scatter') {
         const i = f32(per * n).fill(1);
         const o = f32(per);
@@ -425,6 +441,7 @@ export async function run(args: string[]): Promise<void> {
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
     "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
     'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); it separates what the n-1 connections per rank cost from what webomni adds',
+    `paired = the raw onread ring over loopback TCP, timed in webomni's own rank processes right before each all-reduce of ${TARGET_MIN_BYTES >> 20} MiB and more (p-unix: the same over a Unix socket, for tcp and ws, whose links between ranks of one host are Unix sockets): the host is shared and its load drifts over the minutes between the separate raw sweep and webomni's, so the target (>= 80% of the raw TCP figure) is read from these back-to-back pairs`,
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
@@ -471,7 +488,9 @@ export async function run(args: string[]): Promise<void> {
       }
       for (const transport of transports) {
         console.log(`[comm bench] ${n} ranks${round}: webomni over ${transport}…`);
-        const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls, registered }) : await runProcesses(n, transport, { sizes, colls, registered });
+        // The raw TCP ring (the target's reference), and for tcp/ws, whose links between ranks of one host are Unix sockets, also the raw Unix-socket ring.
+        const paired: Spec['paired'] = transport === 'inproc' || !raw ? [] : transport.endsWith('-loopback') ? ['onread'] : ['onread', 'unix'];
+        const ours = transport === 'inproc' ? await runThreads(n, { sizes, colls, registered }) : await runProcesses(n, transport, { sizes, colls, registered, paired });
         for (const x of ours) put(transport, x.coll, sizeOf(x.bytes), x);
       }
     }
@@ -493,24 +512,33 @@ export async function run(args: string[]): Promise<void> {
           const cOurs = median(cpu.get(`${transport}|${coll}|${size}`) ?? []);
           const cRaw = median(cpu.get(`raw_onread|any|${size}`) ?? []);
           const cGloo = median(cpu.get(`gloo|${coll}|${size}`) ?? []);
+          // Paired: the raw rings timed right before this all-reduce in the same processes (each round).
+          const pAll = coll === 'all_reduce' ? (bw.get(`${transport}|raw_paired|${size}`) ?? []) : [];
+          const puAll = coll === 'all_reduce' ? (bw.get(`${transport}|raw_paired_unix|${size}`) ?? []) : [];
+          const pBus = median(pAll);
+          const puBus = median(puAll);
           table.push({
             size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, rawUnixBusbw: ruBus, rawMeshBusbw: rmBus, glooBusbw: gBus,
             cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
-            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], rawMesh: bw.get(`raw_mesh|any|${size}`) ?? [], gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
+            ...(pBus !== null ? { rawPairedBusbw: pBus, rawPairedCpuNsPerByte: median(cpu.get(`${transport}|raw_paired|${size}`) ?? []) } : {}),
+            ...(puBus !== null ? { rawPairedUnixBusbw: puBus } : {}),
+            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], rawMesh: bw.get(`raw_mesh|any|${size}`) ?? [], rawPaired: pAll, rawPairedUnix: puAll, gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(pBus).padStart(8)} ${f(puBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
           if (coll === 'all_reduce' && size >= 16 << 20) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
             if (n > 2 && transport.endsWith('-loopback')) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw mesh`, 'GB/s', busbw, rmBus, 'raw node:net mesh, onread'));
             if (transport === 'tcp' || transport === 'ws') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
+            if (pBus !== null) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw paired`, 'GB/s', busbw, pBus, 'raw TCP ring, same processes, just before'));
+            if (puBus !== null) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix paired`, 'GB/s', busbw, puBus, 'raw Unix-socket ring, same processes, just before'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'raw-mesh'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'raw-mesh'.padStart(8)} ${'paired'.padStart(8)} ${'p-unix'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }
