@@ -26,9 +26,9 @@ import { createInProcFabric } from '../transports/inproc.ts';
 
 const COLLS = ['all_reduce', 'reduce_scatter', 'all_gather', 'all_to_all'] as const;
 type Coll = (typeof COLLS)[number] | 'raw' | 'raw_onread' | 'raw_unix' | 'raw_mesh' | 'raw_paired' | 'raw_paired_unix';
-const RAW: readonly Coll[] = ['raw', 'raw_onread', 'raw_unix', 'raw_mesh', 'raw_paired', 'raw_paired_unix'];
 /** What the separate raw sweep runs (the paired rings run inside webomni's rank processes). */
 const RAW_SWEEP: Coll[] = ['raw', 'raw_onread', 'raw_unix', 'raw_mesh'];
+const RAW: readonly Coll[] = [...RAW_SWEEP, 'raw_paired', 'raw_paired_unix'];
 /** All-reduce sizes from which the target applies (and the raw ring is also timed in the same processes, just before). */
 const TARGET_MIN_BYTES = 16 << 20;
 const ALL_SIZES = [8, 64, 512, 4 << 10, 32 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20];
@@ -466,6 +466,8 @@ export async function run(args: string[]): Promise<void> {
     // on an oversubscribed host the CPU cost per byte is steadier than the wall time.
     const cpu = new Map<string, number[]>();
     const add = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+    /** Every round's busbw for a key (empty if none). */
+    const all = (k: string) => bw.get(k) ?? [];
     const put = (what: string, coll: string, size: number, s: Sample) => {
       if (!s.timeS) return;
       const busBytes = s.bytes * busFactor(s.coll, n);
@@ -501,22 +503,22 @@ export async function run(args: string[]): Promise<void> {
         const lines: string[] = [];
         const table: Record<string, unknown>[] = [];
         for (const size of sizes) {
-          const oursAll = bw.get(`${transport}|${coll}|${size}`) ?? [];
+          const oursAll = all(`${transport}|${coll}|${size}`);
           if (oursAll.length === 0) continue;
           const busbw = median(oursAll);
           const algbw = busbw === null ? null : busbw / busFactor(coll, n);
-          const gBus = median(bw.get(`gloo|${coll}|${size}`) ?? []);
-          const rBus = median(bw.get(`raw|any|${size}`) ?? []);
-          const roBus = median(bw.get(`raw_onread|any|${size}`) ?? []);
-          const ruBus = median(bw.get(`raw_unix|any|${size}`) ?? []);
-          const rmBus = median(bw.get(`raw_mesh|any|${size}`) ?? []);
+          const gBus = median(all(`gloo|${coll}|${size}`));
+          const rBus = median(all(`raw|any|${size}`));
+          const roBus = median(all(`raw_onread|any|${size}`));
+          const ruBus = median(all(`raw_unix|any|${size}`));
+          const rmBus = median(all(`raw_mesh|any|${size}`));
           const timeUs = algbw ? (size / algbw / 1e9) * 1e6 : null;
           const cOurs = median(cpu.get(`${transport}|${coll}|${size}`) ?? []);
           const cRaw = median(cpu.get(`raw_onread|any|${size}`) ?? []);
           const cGloo = median(cpu.get(`gloo|${coll}|${size}`) ?? []);
           // Paired: the raw rings timed right before this all-reduce in the same processes (each round).
-          const pAll = coll === 'all_reduce' ? (bw.get(`${transport}|raw_paired|${size}`) ?? []) : [];
-          const puAll = coll === 'all_reduce' ? (bw.get(`${transport}|raw_paired_unix|${size}`) ?? []) : [];
+          const pAll = coll === 'all_reduce' ? all(`${transport}|raw_paired|${size}`) : [];
+          const puAll = coll === 'all_reduce' ? all(`${transport}|raw_paired_unix|${size}`) : [];
           const pBus = median(pAll);
           const puBus = median(puAll);
           table.push({
@@ -524,12 +526,12 @@ export async function run(args: string[]): Promise<void> {
             cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
             ...(pBus !== null ? { rawPairedBusbw: pBus, rawPairedCpuNsPerByte: median(cpu.get(`${transport}|raw_paired|${size}`) ?? []) } : {}),
             ...(puBus !== null ? { rawPairedUnixBusbw: puBus } : {}),
-            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: bw.get(`raw|any|${size}`) ?? [], rawOnread: bw.get(`raw_onread|any|${size}`) ?? [], rawUnix: bw.get(`raw_unix|any|${size}`) ?? [], rawMesh: bw.get(`raw_mesh|any|${size}`) ?? [], rawPaired: pAll, rawPairedUnix: puAll, gloo: bw.get(`gloo|${coll}|${size}`) ?? [] } } : {}),
+            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: all(`raw|any|${size}`), rawOnread: all(`raw_onread|any|${size}`), rawUnix: all(`raw_unix|any|${size}`), rawMesh: all(`raw_mesh|any|${size}`), rawPaired: pAll, rawPairedUnix: puAll, gloo: all(`gloo|${coll}|${size}`) } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
           lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(pBus).padStart(8)} ${f(puBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
-          if (coll === 'all_reduce' && size >= 16 << 20) {
+          if (coll === 'all_reduce' && size >= TARGET_MIN_BYTES) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
             if (n > 2 && transport.endsWith('-loopback')) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw mesh`, 'GB/s', busbw, rmBus, 'raw node:net mesh, onread'));
