@@ -1,8 +1,10 @@
 // Matches incoming fragments to receives posted by collectives (receiver-posted
 // buffers): a fragment whose receive is already posted is copied by the
-// transport straight into the destination; one that arrives early is held,
-// and the memory held per peer is bounded: past the budget the link stops
-// reading, so TCP's own flow control pushes back on the sender.
+// transport straight into the destination; one that arrives early is held
+// (in pooled buffers of the process heap, where a receive that sums can adopt
+// a whole message instead of having it copied: LateDest.adopt), and the
+// memory held per peer is bounded: past the budget the link stops reading,
+// so TCP's own flow control pushes back on the sender.
 //
 // Every collective frame carries the collective's signature. A frame whose
 // (group, seq) does not match what this rank issued at that seq is reported
@@ -24,6 +26,14 @@ export type ReduceFn = (dst: Uint8Array, src: Uint8Array) => void;
 export interface LateDest {
   readonly length: number;
   bind(): Uint8Array;
+  /**
+   * Optional: offered a message that arrived whole, in one buffer, before
+   * its receive was posted (or while it was being posted), instead of
+   * `bind()` and a copy. Returning true takes `data` as the receive's memory
+   * (then nothing is bound); `release()` must be called once it is no longer
+   * read, and gives the buffer back to the router. False declines.
+   */
+  adopt?(data: Uint8Array, release: () => void): boolean;
 }
 
 interface Posted {
@@ -31,6 +41,7 @@ interface Posted {
   dest: Uint8Array | null;
   size: number;
   bind?: () => Uint8Array;
+  adopt?: (data: Uint8Array, release: () => void) => boolean;
   /** Set for a reducing receive: incoming bytes are combined into dest instead of overwriting it. */
   reduce?: ReduceFn;
   filled: number;
@@ -44,7 +55,8 @@ interface Early {
   src: number;
   total: number;
   received: number;
-  frags: { offset: number; data: Uint8Array }[];
+  /** `block`: the pooled buffer `data` lies at the start of (null for small fragments, which are not pooled). */
+  frags: { offset: number; data: Uint8Array; block: Uint8Array | null }[];
   /** Set when a receive was posted while a fragment was still arriving into `frags`. */
   redirect?: Posted;
 }
@@ -62,6 +74,8 @@ export interface RouterHooks {
 
 /** Early-fragment buffers kept for reuse per process. */
 const EARLY_POOL_BYTES = 32 * 1024 * 1024;
+/** What an early fragment is held in: its bytes, and the pooled buffer they lie in. */
+type EarlyBuf = { data: Uint8Array; block: Uint8Array | null };
 /** Fragments at least this large get pooled buffers, in multiples of it. */
 const POOL_MIN = 64 * 1024;
 
@@ -94,7 +108,7 @@ export class Router implements FrameSink {
   private discard = new Uint8Array(0);
   private readonly paused = new Set<number>();
   /** Recycled early-fragment buffers by length (at most EARLY_POOL_BYTES in all). */
-  private readonly earlyPool = new Map<number, ArrayBuffer[]>();
+  private readonly earlyPool = new Map<number, Uint8Array[]>();
   private earlyPooled = 0;
   /**
    * Collective payload bytes that arrived before their receive was posted
@@ -149,9 +163,9 @@ export class Router implements FrameSink {
       e = { src, total: h.total, received: 0, frags: [] };
       this.early.set(k, e);
     }
-    const data = this.earlyBuffer(h.length);
+    const { data, block } = this.earlyBuffer(h.length);
     if (h.type === FrameType.Data) this.earlyDataBytes += h.length;
-    e.frags.push({ offset: h.offset, data });
+    e.frags.push({ offset: h.offset, data, block });
     const held = (this.earlyBytes.get(src) ?? 0) + h.length;
     this.earlyBytes.set(src, held);
     if (held > this.earlyBudget && !this.paused.has(src)) {
@@ -168,11 +182,14 @@ export class Router implements FrameSink {
       e.received += h.length;
       const p = e.redirect;
       if (!p) return;
-      // The fragment that was in flight when the receive was posted: move it over.
+      // The fragment that was in flight when the receive was posted: hand it over, or copy it.
       const f = e.frags[e.frags.length - 1]!;
-      deliver(p, f.offset, f.data);
-      p.filled += f.data.length;
-      this.dropEarly(k, e);
+      if (p.filled === 0 && this.adopted(p, k, e)) p.filled = p.size;
+      else {
+        deliver(p, f.offset, f.data);
+        p.filled += f.data.length;
+        this.dropEarly(k, e);
+      }
     }
     const p = this.posted.get(k);
     if (!p) return;
@@ -225,16 +242,22 @@ export class Router implements FrameSink {
         reject(new Error('internal: a reducing receive needs its destination up front'));
         return;
       }
-      const p: Posted = late ? { dest: null, size: dest.length, bind: () => dest.bind(), filled: 0, src, owner, resolve, reject } : { dest, size: dest.length, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
+      const p: Posted = late
+        ? { dest: null, size: dest.length, bind: () => dest.bind(), ...(dest.adopt ? { adopt: (d: Uint8Array, rel: () => void) => dest.adopt!(d, rel) } : {}), filled: 0, src, owner, resolve, reject }
+        : { dest, size: dest.length, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
       const e = this.early.get(k);
       if (e) {
         if (e.total !== dest.length) {
-          this.dropEarly(k, e, false); // a fragment may still be landing: not reused
+          this.dropEarly(k, e, false); // a fragment may still be landing: not reused (a heap block is lost; the operation fails anyway)
           reject(this.sizeMismatch({ type, group, seq, total: e.total, aux } as FrameHeader, src, dest.length));
           return;
         }
         const held = e.frags.reduce((a, f) => a + f.data.length, 0);
         const inFlight = held > e.received; // last fragment still arriving
+        if (!inFlight && this.adopted(p, k, e)) {
+          resolve();
+          return;
+        }
         const complete = inFlight ? e.frags.slice(0, -1) : e.frags;
         for (const f of complete) deliver(p, f.offset, f.data);
         p.filled = e.received;
@@ -276,24 +299,53 @@ export class Router implements FrameSink {
    * finishing op i), so fragment buffers are recycled: fresh ones cost a page
    * fault per 4 KiB (the kernel zero-fills them) on top of the copy out.
    */
-  private earlyBuffer(n: number): Uint8Array {
-    if (n < POOL_MIN) return Buffer.allocUnsafeSlow(n);
+  private earlyBuffer(n: number): EarlyBuf {
+    if (n < POOL_MIN) return { data: Buffer.allocUnsafeSlow(n), block: null };
     const cap = Math.ceil(n / POOL_MIN) * POOL_MIN; // chunks differ by a few elements: one size class
-    const b = this.earlyPool.get(cap)?.pop();
-    if (b !== undefined) this.earlyPooled -= cap;
-    return new Uint8Array(b ?? new ArrayBuffer(cap), 0, n);
+    let block = this.earlyPool.get(cap)?.pop();
+    if (block !== undefined) this.earlyPooled -= cap;
+    else {
+      // In the process heap where there is one: a message that arrives whole
+      // there can be adopted by a receive that sums in that heap (no copy).
+      const heap = SimdHeap.process();
+      const at = heap === null ? null : heap.alloc(cap);
+      block = at === null ? new Uint8Array(cap) : heap!.view(at, cap);
+    }
+    return { data: block.subarray(0, n), block };
+  }
+
+  /** Puts an early-fragment buffer back in the pool, or gives it up past the pool's budget. */
+  private recycle(block: Uint8Array): void {
+    const cap = block.length;
+    if (this.earlyPooled + cap > EARLY_POOL_BYTES) {
+      const heap = SimdHeap.process();
+      const at = heap === null ? -1 : heap.addressOf(block);
+      if (at >= 0) heap!.release(at);
+      return;
+    }
+    let list = this.earlyPool.get(cap);
+    if (!list) this.earlyPool.set(cap, (list = []));
+    list.push(block);
+    this.earlyPooled += cap;
+  }
+
+  /**
+   * Offers an early message that is complete in one pooled buffer to p's
+   * LateDest (adopt); if taken, the early entry is gone and the buffer
+   * belongs to the receiver until it calls release.
+   */
+  private adopted(p: Posted, k: string, e: Early): boolean {
+    const f = e.frags.length === 1 ? e.frags[0]! : undefined;
+    if (p.adopt === undefined || f === undefined || f.block === null || f.offset !== 0 || f.data.length !== p.size || e.received !== p.size) return false;
+    const block = f.block;
+    if (!p.adopt(f.data, () => this.recycle(block))) return false;
+    this.dropEarly(k, e, false);
+    return true;
   }
 
   private dropEarly(k: string, e: Early, recycle = true): void {
     this.early.delete(k);
-    for (const f of recycle ? e.frags : []) {
-      const cap = f.data.buffer.byteLength;
-      if (f.data.length < POOL_MIN || this.earlyPooled + cap > EARLY_POOL_BYTES) continue;
-      let list = this.earlyPool.get(cap);
-      if (!list) this.earlyPool.set(cap, (list = []));
-      list.push(f.data.buffer as ArrayBuffer);
-      this.earlyPooled += cap;
-    }
+    for (const f of recycle ? e.frags : []) if (f.block !== null) this.recycle(f.block);
     const held = (this.earlyBytes.get(e.src) ?? 0) - e.frags.reduce((a, f) => a + f.data.length, 0);
     this.earlyBytes.set(e.src, held);
     if (held <= this.earlyBudget / 2 && this.paused.delete(e.src)) this.links.get(e.src)?.resume();

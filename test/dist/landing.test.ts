@@ -260,6 +260,50 @@ describe('receives bound when their first fragment arrives', () => {
     expect(Array.from(slot2)).toEqual([9, 8, 7, 6]);
   });
 
+  it('a message that arrived whole before its receive can be adopted (no bind, no copy) and its buffer comes back on release', async () => {
+    const router = new Router(0, { groupName: String, onControl() {} });
+    router.addLink(link);
+    const heap = SimdHeap.process()!;
+    const big = 100 * 1024; // pooled early buffers start at 64 KiB
+    const bytes = Array.from({ length: big }, (_, i) => (i * 7) & 255);
+    const landedIn = land(router, 0, big, 0, bytes);
+    expect(heap.addressOf(landedIn)).toBeGreaterThanOrEqual(0); // early buffers live in the process heap
+
+    let binds = 0;
+    let taken: Uint8Array | null = null;
+    let release: (() => void) | null = null;
+    await router.recv(FrameType.Data, 1, 1, 0, 0, 0, { length: big, bind: () => (binds++, new Uint8Array(big)), adopt: (d, rel) => ((taken = d), (release = rel), true) }, 1);
+    expect(binds).toBe(0);
+    expect(taken!.byteOffset).toBe(landedIn.byteOffset);
+    expect(Array.from(taken!.subarray(0, 5))).toEqual(bytes.slice(0, 5));
+    // Until released, the buffer is the receiver's: the next early message lands elsewhere.
+    const second = land(router, 1, big, 0, bytes);
+    expect(second.byteOffset).not.toBe(landedIn.byteOffset);
+    release!();
+    await router.recv(FrameType.Data, 1, 1, 0, 1, 0, { length: big, bind: () => new Uint8Array(big) }, 1);
+    // Released and recycled: reused for the next early message of that size class.
+    const reused = land(router, 2, big, 0, bytes);
+    expect([landedIn.byteOffset, second.byteOffset]).toContain(reused.byteOffset);
+    await router.recv(FrameType.Data, 1, 1, 0, 2, 0, { length: big, bind: () => new Uint8Array(big) }, 1);
+
+    // Posted while the message was still arriving: adopted once its last byte is in.
+    const h = header(3, big, 0, big);
+    const landing = router.place(link, h);
+    let adoptedLate: Uint8Array | null = null;
+    const late = router.recv(FrameType.Data, 1, 1, 0, 3, 0, { length: big, bind: () => new Uint8Array(big), adopt: (d, rel) => ((adoptedLate = d), rel(), true) }, 1);
+    expect(adoptedLate).toBeNull();
+    landing.set(bytes);
+    router.arrived(link, h);
+    await late;
+    expect(adoptedLate!.byteOffset).toBe(landing.byteOffset);
+
+    // Declined: bound and copied as before.
+    land(router, 4, big, 0, bytes);
+    const slot = new Uint8Array(big);
+    await router.recv(FrameType.Data, 1, 1, 0, 4, 0, { length: big, bind: () => slot, adopt: () => false }, 1);
+    expect(Array.from(slot.subarray(big - 3))).toEqual(bytes.slice(big - 3));
+  });
+
   it('a LateDest of the wrong size fails like a posted buffer; it cannot be a reducing receive', async () => {
     const router = new Router(0, { groupName: String, onControl() {} });
     router.addLink(link);

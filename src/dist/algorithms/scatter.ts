@@ -28,10 +28,19 @@
 // copy of the result out. Other reductions (max/min, uint8) fold the landed
 // bytes into `buf` in the same order with the scalar loops.
 //
+// A peer that finished the previous operation first sends this one's chunks
+// before their receives are posted; the router holds them in buffers of the
+// same heap, and a chunk that arrived whole there is summed where it is
+// (LateDest.adopt) rather than copied into a slot. Measured at 4 ranks on 2
+// cores, 16 MiB all-reduces (no ready gate at that size, 2–3 MB of each
+// rank's data per operation arrives early): 4% more busbw, 1.5 ms less CPU
+// per operation over all ranks.
+//
 // Buffer safety: segment p of `buf` is sent to p in the reduce-scatter and
 // later overwritten by p's all-gather data; p can only send that after it has
 // received all of our segment-p bytes, i.e. after they left our buffer.
 import { reduceInto, scaleInto, simdKindOf, type DType, type ReduceOp } from '../dtype.ts';
+import type { LateDest } from '../router.ts';
 import { SimdHeap } from '../simd.ts';
 import { chunkOf, chunksFor, mod, pipelineChunk, readyGate, segment, type AlgoCtx } from './context.ts';
 
@@ -135,11 +144,34 @@ async function scatterReduce(
     return view(i, len);
   };
   const fold = (dst: Uint8Array, src: Uint8Array) => reduceInto(dtype, op, dst, src);
+  // A peer's chunk that arrived whole before its receive was posted (the
+  // peer ran ahead) sits in one of the router's buffers in the process heap:
+  // the sum reads it there (adopt) instead of it being copied into a slot.
+  const heap = landing !== null && kind !== null ? landing.heap : null;
+  const slotsAt = landing !== null && landing.heap !== null ? landing.at : 0;
+  /** Heap address of an adopted buffer for (peer order[k], chunk c), or -1; and how to give it back. */
+  const adoptedAt = new Float64Array((n - 1) * C).fill(-1);
+  const releases: ((() => void) | null)[] = new Array((n - 1) * C).fill(null);
+  const adopt = (i: number) => (data: Uint8Array, release: () => void) => {
+    const at = heap!.addressOf(data);
+    if (at < 0) return false;
+    adoptedAt[i] = at;
+    releases[i] = release;
+    return true;
+  };
+  const giveBack = (i: number) => {
+    const rel = releases[i];
+    releases[i] = null;
+    adoptedAt[i] = -1;
+    rel?.();
+  };
 
   const rs = order.map((p, k) =>
     Array.from({ length: C }, (_, c) => {
       const [a, b] = plan.dst(c);
-      return quiet(a === b ? ctx.recv(p, c, out.subarray(a, b)) : ctx.recv(p, c, { length: b - a, bind: () => bind(k, c, b - a) }));
+      if (a === b) return quiet(ctx.recv(p, c, out.subarray(a, b)));
+      const dest: LateDest = { length: b - a, bind: () => bind(k, c, b - a), ...(heap !== null ? { adopt: adopt(k * C + c) } : {}) };
+      return quiet(ctx.recv(p, c, dest));
     }),
   );
   // Every receive of the operation is posted (the caller posts its own
@@ -162,16 +194,27 @@ async function scatterReduce(
       d.set(send.subarray(x, y));
     }
     for (let k = 0; k < n - 1; k++) await rs[k]![c];
+    if (over) return; // the operation failed meanwhile and gave its adopted buffers back
     if (d.length > 0) {
-      const heap = landing!.heap;
-      if (heap !== null && kind !== null) heap.sumInto(kind, d, order.map((_, k) => landing!.at + bound[k * C + c]! * slotBytes));
+      if (heap !== null) heap.sumInto(kind!, d, order.map((_, k) => (adoptedAt[k * C + c]! >= 0 ? adoptedAt[k * C + c]! : slotsAt + bound[k * C + c]! * slotBytes)));
       else for (let k = 0; k < n - 1; k++) fold(d, view(bound[k * C + c]!, d.length));
-      for (let k = n - 2; k >= 0; k--) free.push(bound[k * C + c]!);
+      for (let k = n - 2; k >= 0; k--) {
+        const i = k * C + c;
+        if (releases[i] !== null) giveBack(i);
+        else free.push(bound[i]!);
+      }
     }
     if (op === 'avg') scaleInto(dtype, d, n);
     await reduced(c, d);
   };
-  await Promise.all([...sends, ...ready, ...Array.from({ length: C }, (_, c) => own(c))]);
+  let over = false;
+  try {
+    await Promise.all([...sends, ...ready, ...Array.from({ length: C }, (_, c) => own(c))]);
+  } finally {
+    // Adopted buffers arrived whole: nothing can still land in them, even after a failure.
+    over = true;
+    for (let i = 0; i < releases.length; i++) giveBack(i);
+  }
   // Only after success: a failed operation may still have a fragment landing in it.
   if (landing !== null) giveLanding(landing);
 }
