@@ -83,8 +83,8 @@ const key = (type: number, src: number, group: number, seq: number, step: number
   `${type}|${src}|${group}|${seq}|${step}|${aux}`;
 const seqKey = (group: number, seq: number) => `${group}|${seq}`;
 
-/** Gives a reducing-receive landing buffer back to the process heap (a plain fallback buffer is left to the GC). */
-function releaseStaging(b: Uint8Array): void {
+/** Gives a buffer back to the process heap if it lies there (a plain fallback buffer is left to the GC). */
+function releaseToHeap(b: Uint8Array): void {
   const heap = SimdHeap.process();
   const at = heap === null ? -1 : heap.addressOf(b);
   if (at >= 0) heap!.release(at);
@@ -318,9 +318,7 @@ export class Router implements FrameSink {
   private recycle(block: Uint8Array): void {
     const cap = block.length;
     if (this.earlyPooled + cap > EARLY_POOL_BYTES) {
-      const heap = SimdHeap.process();
-      const at = heap === null ? -1 : heap.addressOf(block);
-      if (at >= 0) heap!.release(at);
+      releaseToHeap(block);
       return;
     }
     let list = this.earlyPool.get(cap);
@@ -362,8 +360,14 @@ export class Router implements FrameSink {
 
   /** Gives the landing buffers back to the heap; call once no link can deliver any more (transport closed). */
   dispose(): void {
-    for (const b of this.staging.values()) releaseStaging(b);
+    for (const b of this.staging.values()) releaseToHeap(b);
     this.staging.clear();
+    // Early buffers in the process heap outlive this router otherwise (pooled, or holding data nobody will receive).
+    for (const e of this.early.values()) for (const f of e.frags) if (f.block !== null) releaseToHeap(f.block);
+    this.early.clear();
+    for (const list of this.earlyPool.values()) for (const b of list) releaseToHeap(b);
+    this.earlyPool.clear();
+    this.earlyPooled = 0;
   }
 
   /**
@@ -372,7 +376,7 @@ export class Router implements FrameSink {
    * registered destination in place); `old` (outgrown) is given back.
    */
   private stagingBuffer(n: number, old: Uint8Array | undefined): Uint8Array {
-    if (old !== undefined) releaseStaging(old);
+    if (old !== undefined) releaseToHeap(old);
     const heap = SimdHeap.process();
     const at = heap === null ? null : heap.alloc(n);
     return at === null ? new Uint8Array(n) : heap!.view(at, n);

@@ -261,9 +261,10 @@ describe('receives bound when their first fragment arrives', () => {
   });
 
   it('a message that arrived whole before its receive can be adopted (no bind, no copy) and its buffer comes back on release', async () => {
+    const heap = SimdHeap.process()!;
+    const heldBefore = heap.allocated;
     const router = new Router(0, { groupName: String, onControl() {} });
     router.addLink(link);
-    const heap = SimdHeap.process()!;
     const big = 100 * 1024; // pooled early buffers start at 64 KiB
     const bytes = Array.from({ length: big }, (_, i) => (i * 7) & 255);
     const landedIn = land(router, 0, big, 0, bytes);
@@ -302,6 +303,12 @@ describe('receives bound when their first fragment arrives', () => {
     const slot = new Uint8Array(big);
     await router.recv(FrameType.Data, 1, 1, 0, 4, 0, { length: big, bind: () => slot, adopt: () => false }, 1);
     expect(Array.from(slot.subarray(big - 3))).toEqual(bytes.slice(big - 3));
+
+    // Disposed (transport closed): pooled buffers and early data nobody received go back to the heap.
+    land(router, 5, big, 0, bytes);
+    expect(heap.allocated).toBeGreaterThan(heldBefore);
+    router.dispose();
+    expect(heap.allocated).toBe(heldBefore);
   });
 
   it('a LateDest of the wrong size fails like a posted buffer; it cannot be a reducing receive', async () => {
