@@ -115,6 +115,8 @@ export class Router implements FrameSink {
    * (held, then copied once more): a diagnostic of how often peers run ahead.
    */
   earlyDataBytes = 0;
+  /** Of those, bytes a receive adopted where they lay (LateDest.adopt) instead of having them copied. */
+  adoptedBytes = 0;
   /** Per-peer landing buffer for reducing receives (one fragment at a time per link). */
   private readonly staging = new Map<number, Uint8Array>();
 
@@ -337,6 +339,7 @@ export class Router implements FrameSink {
     if (p.adopt === undefined || f === undefined || f.block === null || f.offset !== 0 || f.data.length !== p.size || e.received !== p.size) return false;
     const block = f.block;
     if (!p.adopt(f.data, () => this.recycle(block))) return false;
+    this.adoptedBytes += f.data.length;
     this.dropEarly(k, e, false);
     return true;
   }

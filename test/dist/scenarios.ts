@@ -419,6 +419,18 @@ export async function allReduceAlgos(world: World, sizes = ALGO_SIZES): Promise<
     c.checks++;
     if (early !== 0) c.failures.push(`${early} bytes of gated collectives arrived before their receives`);
   }
+  // Below the gate, a late rank finds its peers' chunks already there: the
+  // direct schedule sums them where they landed (adopted, not copied).
+  const adopted0 = world.comm.router.adoptedBytes;
+  const small = Math.max(1, Math.floor(Number(process.env.WEBOMNI_READY_BYTES ?? 0) / 8)) * n; // half the gate per peer
+  for (let rep = 0; rep < 3; rep++) {
+    await world.barrier();
+    if (me === 0) await new Promise((r) => setTimeout(r, 100));
+    const buf = new Float32Array(small).fill(me + 1);
+    await world.allReduce(buf);
+    c.close(`late allReduce below the gate rep ${rep}`, buf, new Float32Array(small).fill((n * (n + 1)) / 2), 0);
+  }
+  const adopted = world.comm.router.adoptedBytes - adopted0;
   await world.barrier();
-  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early, inPlaceBytes: inPlaceBytes() - inPlace0, allReduceInPlaceBytes: allReduceInPlace } };
+  return { rank: me, checks: c.checks, failures: c.failures, hashes, info: { early, adopted, inPlaceBytes: inPlaceBytes() - inPlace0, allReduceInPlaceBytes: allReduceInPlace } };
 }
