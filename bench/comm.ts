@@ -125,14 +125,29 @@ function arrivals(): { arrived: (k: number) => void; expect: (bytes: number) => 
   };
 }
 
-const CHUNK = Buffer.alloc(1 << 20, 1);
+/** Raw rings write in pieces of this size (one write call each, waiting for 'drain' when the socket pushes back). */
+const PIECE = 1 << 20;
 
-/** Writes `bytes` to `sock` in 1 MiB writes, waiting for 'drain' when it pushes back. */
-async function stream(sock: net.Socket, bytes: number): Promise<void> {
-  for (let sent = 0; sent < bytes; ) {
-    const k = Math.min(CHUNK.length, bytes - sent);
+/**
+ * What a raw ring sends for a message of `bytes`: a buffer of that size (kept
+ * while the size stays the same; one per process), as webomni sends from the
+ * caller's buffer. Streaming one cache-resident 1 MiB buffer over and over
+ * instead measured 7–10% faster at 256 MiB and 4 ranks (the kernel copies
+ * from a hot source faster), a rate no transfer of that much data can have.
+ */
+let rawSource: Buffer | null = null;
+function rawSourceFor(bytes: number): Buffer {
+  if (rawSource === null || rawSource.length !== bytes) rawSource = Buffer.alloc(bytes, 1);
+  return rawSource;
+}
+
+/** Writes `src` to `sock` in PIECE-sized writes, waiting for 'drain' when it pushes back. */
+async function stream(sock: net.Socket, src: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < src.length; ) {
+    const k = Math.min(PIECE, src.length - sent);
+    const piece = src.subarray(sent, sent + k);
     sent += k;
-    if (!sock.write(k === CHUNK.length ? CHUNK : CHUNK.subarray(0, k))) await new Promise((r) => sock.once('drain', r));
+    if (!sock.write(piece)) await new Promise((r) => sock.once('drain', r));
   }
 }
 
@@ -178,7 +193,7 @@ async function rawRing(world: World, mode: 'data' | 'onread' | 'unix'): Promise<
   if (mode === 'data') accepted.on('data', (d: Buffer) => arrived(d.length));
   return async (bytes) => {
     const recvDone = expect(bytes);
-    await stream(toNext, bytes);
+    await stream(toNext, rawSourceFor(bytes));
     await recvDone;
   };
 }
@@ -231,7 +246,9 @@ async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> 
   return async (bytes) => {
     const per = Math.floor(bytes / (n - 1));
     const recvDone = expect(per * (n - 1));
-    await Promise.all([...writers.values()].map((w) => stream(w, per)));
+    const src = rawSourceFor(per * (n - 1));
+    // Each peer gets its own slice, as each gets its own segment in the direct schedules.
+    await Promise.all([...writers.values()].map((w, i) => stream(w, src.subarray(i * per, (i + 1) * per))));
     await recvDone;
   };
 }
@@ -459,7 +476,7 @@ export async function run(args: string[]): Promise<void> {
   const tables: Record<string, unknown>[] = [];
   const notes: string[] = [
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
-    "raw = node:net ring exchange (each rank streams the bytes to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
+    "raw = node:net ring exchange (each rank streams the bytes, from a buffer of that size, to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
     'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); it separates what the n-1 connections per rank cost from what webomni adds',
     `paired = the raw onread ring over loopback TCP, timed in webomni's own rank processes right before each all-reduce of ${TARGET_MIN_BYTES >> 20} MiB and more (p-unix: the same over a Unix socket, for tcp and ws, whose links between ranks of one host are Unix sockets): the host is shared and its load drifts over the minutes between the separate raw sweep and webomni's, so the target (>= 80% of the raw TCP figure) is read from these back-to-back pairs`,
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
