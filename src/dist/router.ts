@@ -40,8 +40,8 @@ interface Posted {
   /** Null until a LateDest is bound. */
   dest: Uint8Array | null;
   size: number;
-  bind?: () => Uint8Array;
-  adopt?: (data: Uint8Array, release: () => void) => boolean;
+  /** The receive's LateDest, if its memory is chosen late (or adopted). */
+  late?: LateDest;
   /** Set for a reducing receive: incoming bytes are combined into dest instead of overwriting it. */
   reduce?: ReduceFn;
   filled: number;
@@ -83,6 +83,13 @@ const key = (type: number, src: number, group: number, seq: number, step: number
   `${type}|${src}|${group}|${seq}|${step}|${aux}`;
 const seqKey = (group: number, seq: number) => `${group}|${seq}`;
 
+/** `n` bytes in the process heap where there is one (so SIMD sums read them where they are), else a plain buffer. */
+function heapOrPlain(n: number): Uint8Array {
+  const heap = SimdHeap.process();
+  const at = heap === null ? null : heap.alloc(n);
+  return at === null ? new Uint8Array(n) : heap!.view(at, n);
+}
+
 /** Gives a buffer back to the process heap if it lies there (a plain fallback buffer is left to the GC). */
 function releaseToHeap(b: Uint8Array): void {
   const heap = SimdHeap.process();
@@ -90,7 +97,7 @@ function releaseToHeap(b: Uint8Array): void {
   if (at >= 0) heap!.release(at);
 }
 
-const destOf = (p: Posted): Uint8Array => p.dest ?? (p.dest = p.bind!());
+const destOf = (p: Posted): Uint8Array => p.dest ?? (p.dest = p.late!.bind());
 
 function deliver(p: Posted, offset: number, data: Uint8Array): void {
   if (p.reduce) p.reduce(destOf(p).subarray(offset, offset + data.length), data);
@@ -245,7 +252,7 @@ export class Router implements FrameSink {
         return;
       }
       const p: Posted = late
-        ? { dest: null, size: dest.length, bind: () => dest.bind(), ...(dest.adopt ? { adopt: (d: Uint8Array, rel: () => void) => dest.adopt!(d, rel) } : {}), filled: 0, src, owner, resolve, reject }
+        ? { dest: null, size: dest.length, late: dest, filled: 0, src, owner, resolve, reject }
         : { dest, size: dest.length, filled: 0, src, owner, resolve, reject, ...(reduce ? { reduce } : {}) };
       const e = this.early.get(k);
       if (e) {
@@ -306,13 +313,8 @@ export class Router implements FrameSink {
     const cap = Math.ceil(n / POOL_MIN) * POOL_MIN; // chunks differ by a few elements: one size class
     let block = this.earlyPool.get(cap)?.pop();
     if (block !== undefined) this.earlyPooled -= cap;
-    else {
-      // In the process heap where there is one: a message that arrives whole
-      // there can be adopted by a receive that sums in that heap (no copy).
-      const heap = SimdHeap.process();
-      const at = heap === null ? null : heap.alloc(cap);
-      block = at === null ? new Uint8Array(cap) : heap!.view(at, cap);
-    }
+    // In the process heap: a message that arrives whole there can be adopted by a receive that sums in that heap (no copy).
+    else block = heapOrPlain(cap);
     return { data: block.subarray(0, n), block };
   }
 
@@ -336,9 +338,9 @@ export class Router implements FrameSink {
    */
   private adopted(p: Posted, k: string, e: Early): boolean {
     const f = e.frags.length === 1 ? e.frags[0]! : undefined;
-    if (p.adopt === undefined || f === undefined || f.block === null || f.offset !== 0 || f.data.length !== p.size || e.received !== p.size) return false;
+    if (p.late?.adopt === undefined || f === undefined || f.block === null || f.offset !== 0 || f.data.length !== p.size || e.received !== p.size) return false;
     const block = f.block;
-    if (!p.adopt(f.data, () => this.recycle(block))) return false;
+    if (!p.late.adopt(f.data, () => this.recycle(block))) return false;
     this.adoptedBytes += f.data.length;
     this.dropEarly(k, e, false);
     return true;
@@ -380,9 +382,7 @@ export class Router implements FrameSink {
    */
   private stagingBuffer(n: number, old: Uint8Array | undefined): Uint8Array {
     if (old !== undefined) releaseToHeap(old);
-    const heap = SimdHeap.process();
-    const at = heap === null ? null : heap.alloc(n);
-    return at === null ? new Uint8Array(n) : heap!.view(at, n);
+    return heapOrPlain(n);
   }
 
   private scratch(n: number): Uint8Array {

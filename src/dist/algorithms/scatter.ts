@@ -149,21 +149,18 @@ async function scatterReduce(
   // the sum reads it there (adopt) instead of it being copied into a slot.
   const heap = landing !== null && kind !== null ? landing.heap : null;
   const slotsAt = landing !== null && landing.heap !== null ? landing.at : 0;
-  /** Heap address of an adopted buffer for (peer order[k], chunk c), or -1; and how to give it back. */
-  const adoptedAt = new Float64Array((n - 1) * C).fill(-1);
-  const releases: ((() => void) | null)[] = new Array((n - 1) * C).fill(null);
+  /** For (peer order[k], chunk c) at k·C + c: the heap address of an adopted buffer and how to give it back, or null. */
+  const adopted: ({ at: number; release: () => void } | null)[] = new Array((n - 1) * C).fill(null);
   const adopt = (i: number) => (data: Uint8Array, release: () => void) => {
     const at = heap!.addressOf(data);
     if (at < 0) return false;
-    adoptedAt[i] = at;
-    releases[i] = release;
+    adopted[i] = { at, release };
     return true;
   };
   const giveBack = (i: number) => {
-    const rel = releases[i];
-    releases[i] = null;
-    adoptedAt[i] = -1;
-    rel?.();
+    const a = adopted[i];
+    adopted[i] = null;
+    a?.release();
   };
 
   const rs = order.map((p, k) =>
@@ -196,11 +193,11 @@ async function scatterReduce(
     for (let k = 0; k < n - 1; k++) await rs[k]![c];
     if (over) return; // the operation failed meanwhile and gave its adopted buffers back
     if (d.length > 0) {
-      if (heap !== null) heap.sumInto(kind!, d, order.map((_, k) => (adoptedAt[k * C + c]! >= 0 ? adoptedAt[k * C + c]! : slotsAt + bound[k * C + c]! * slotBytes)));
+      if (heap !== null) heap.sumInto(kind!, d, order.map((_, k) => adopted[k * C + c]?.at ?? slotsAt + bound[k * C + c]! * slotBytes));
       else for (let k = 0; k < n - 1; k++) fold(d, view(bound[k * C + c]!, d.length));
       for (let k = n - 2; k >= 0; k--) {
         const i = k * C + c;
-        if (releases[i] !== null) giveBack(i);
+        if (adopted[i] !== null) giveBack(i);
         else free.push(bound[i]!);
       }
     }
@@ -213,7 +210,7 @@ async function scatterReduce(
   } finally {
     // Adopted buffers arrived whole: nothing can still land in them, even after a failure.
     over = true;
-    for (let i = 0; i < releases.length; i++) giveBack(i);
+    for (let i = 0; i < adopted.length; i++) giveBack(i);
   }
   // Only after success: a failed operation may still have a fragment landing in it.
   if (landing !== null) giveLanding(landing);
