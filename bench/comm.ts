@@ -10,8 +10,9 @@
 // (WEBOMNI_LOCAL_LINKS=0), over loopback TCP like Gloo; the raw rings run over both. busbw uses nccl-tests' factors: all-reduce
 // 2(n−1)/n, the others (n−1)/n of algbw = size / time. The all-reduce target
 // (≥ 80% of the raw TCP figure) is also read against raw rings timed in the
-// same rank processes right before each all-reduce from 16 MiB ("paired"),
-// since the shared host drifts between sweeps. Results go to
+// same rank processes, alternating with each all-reduce from 16 MiB
+// ("paired", PAIRED_BLOCKS blocks each), since the shared host drifts between
+// sweeps and even between consecutive seconds. Results go to
 // bench/results/comm.json in the shared format.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,6 +54,8 @@ interface Sample {
   coll: Coll;
   bytes: number;
   timeS: number | null;
+  /** Which of the alternating blocks (PAIRED_BLOCKS) of this size it was (absent: 0). */
+  blk?: number;
   /** CPU seconds (user + system) per operation, summed over all ranks. */
   cpuS?: number | null;
 }
@@ -60,6 +63,8 @@ interface Sample {
 interface CpuSample {
   coll: Coll;
   bytes: number;
+  /** Which of the alternating blocks (PAIRED_BLOCKS) of this size it was, 0 otherwise. */
+  blk: number;
   cpuS: number;
 }
 
@@ -94,10 +99,22 @@ const iterations = (bytes: number) => {
 const JIT_WARM_OPS = 300;
 const JIT_WARM_BYTES = 1 << 20;
 
+/**
+ * From TARGET_MIN_BYTES, each all-reduce size is timed in this many blocks,
+ * each right after a block of every paired raw ring (raw, webomni, raw,
+ * webomni, …), and the target is read from the median of the per-block
+ * ratios. One pair per round was not enough on this shared host: in one
+ * recorded run the ratio of single pairs at one size ranged 0.65–0.95
+ * (webomni and the raw ring each moved ±15% between ~2 s windows), so a few
+ * noisy windows decided the figure.
+ */
+const PAIRED_BLOCKS = 3;
+
 // ---------------- rank side ----------------
 /** Wall seconds per op (the same on every rank) and this rank's CPU seconds per op. */
-async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>): Promise<{ timeS: number; cpuS: number }> {
-  const { warm, timed: it } = iterations(bytes);
+async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>, warmOps?: number): Promise<{ timeS: number; cpuS: number }> {
+  const { warm: w, timed: it } = iterations(bytes);
+  const warm = warmOps ?? w;
   for (let i = 0; i < warm; i++) await op();
   await world.barrier();
   const c0 = process.cpuUsage();
@@ -255,10 +272,10 @@ async function rawMesh(world: World): Promise<(bytes: number) => Promise<void>> 
 
 async function rankMain(world: World, spec: Spec): Promise<void> {
   const n = world.size;
-  const emit = (coll: Coll, bytes: number, t: { timeS: number; cpuS: number }) => {
-    if (world.rank === 0) process.stdout.write(`SAMPLE ${JSON.stringify({ coll, bytes, timeS: t.timeS } satisfies Sample)}\n`);
+  const emit = (coll: Coll, bytes: number, t: { timeS: number; cpuS: number }, blk = 0) => {
+    if (world.rank === 0) process.stdout.write(`SAMPLE ${JSON.stringify({ coll, bytes, blk, timeS: t.timeS } satisfies Sample)}\n`);
     // Threads of one process (inproc) share one CPU clock: rank 0's is all of them.
-    if (isMainThread || world.rank === 0) process.stdout.write(`CPU ${JSON.stringify({ coll, bytes, cpuS: t.cpuS } satisfies CpuSample)}\n`);
+    if (isMainThread || world.rank === 0) process.stdout.write(`CPU ${JSON.stringify({ coll, bytes, blk, cpuS: t.cpuS } satisfies CpuSample)}\n`);
   };
   const held: Float32Array[] = [];
   const f32 = (len: number) => {
@@ -301,8 +318,13 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
     }
     for (const size of spec.sizes) {
       const { bytes, op } = build(coll, size, raw);
-      if (coll === 'all_reduce' && bytes >= TARGET_MIN_BYTES) for (const [name, ring] of paired) emit(name, bytes, await timeIt(world, bytes, () => ring(bytes)));
-      emit(coll, bytes, await timeIt(world, bytes, op));
+      if (coll === 'all_reduce' && bytes >= TARGET_MIN_BYTES && paired.length > 0) {
+        // Alternating blocks (PAIRED_BLOCKS): after the first, one operation re-warms what the other block evicted.
+        for (let blk = 0; blk < PAIRED_BLOCKS; blk++) {
+          for (const [name, ring] of paired) emit(name, bytes, await timeIt(world, bytes, () => ring(bytes), blk === 0 ? undefined : 1), blk);
+          emit(coll, bytes, await timeIt(world, bytes, op, blk === 0 ? undefined : 1), blk);
+        }
+      } else emit(coll, bytes, await timeIt(world, bytes, op));
       for (const b of held.splice(0)) freeHostBuffer(b);
     }
   }
@@ -330,11 +352,11 @@ function sampleSink(): { line: (l: string) => void; samples: () => Sample[] } {
       if (l.startsWith('SAMPLE ')) samples.push(JSON.parse(l.slice(7)) as Sample);
       else if (l.startsWith('CPU ')) {
         const c = JSON.parse(l.slice(4)) as CpuSample;
-        const k = `${c.coll}|${c.bytes}`;
+        const k = `${c.coll}|${c.bytes}|${c.blk}`;
         cpu.set(k, (cpu.get(k) ?? 0) + c.cpuS);
       }
     },
-    samples: () => samples.map((s) => ({ ...s, cpuS: cpu.get(`${s.coll}|${s.bytes}`) ?? null })),
+    samples: () => samples.map((s) => ({ ...s, cpuS: cpu.get(`${s.coll}|${s.bytes}|${s.blk ?? 0}`) ?? null })),
   };
 }
 
@@ -434,7 +456,7 @@ async function runGloo(n: number, sizes: number[], colls: readonly string[]): Pr
     p.stdout!.on('data', collect((l) => {
       if (!l.startsWith('{')) return;
       const j = JSON.parse(l) as { coll: Coll; bytes: number; time_s?: number | null; cpu_s?: number };
-      if (j.cpu_s !== undefined) sink.line(`CPU ${JSON.stringify({ coll: j.coll, bytes: j.bytes, cpuS: j.cpu_s } satisfies CpuSample)}`);
+      if (j.cpu_s !== undefined) sink.line(`CPU ${JSON.stringify({ coll: j.coll, bytes: j.bytes, blk: 0, cpuS: j.cpu_s } satisfies CpuSample)}`);
       else sink.line(`SAMPLE ${JSON.stringify({ coll: j.coll, bytes: j.bytes, timeS: j.time_s ?? null } satisfies Sample)}`);
     }));
     return p;
@@ -478,7 +500,7 @@ export async function run(args: string[]): Promise<void> {
     'busbw (GB/s) with nccl-tests factors: all_reduce 2(n-1)/n, reduce_scatter/all_gather/all_to_all (n-1)/n of size/time',
     "raw = node:net ring exchange (each rank streams the bytes, from a buffer of that size, to rank+1 while receiving from rank-1, no framing) read with 'data' events (a fresh buffer per read); raw-onread = the same with the receiver reading through net.connect({ onread }) into one reused buffer (the faster of the two ways Node can read a socket, and how webomni's TCP links read): the link limit for ring algorithms here; raw-unix = raw-onread over a Unix-domain socket",
     'raw-mesh = every rank streams size/(n-1) to each peer at once over loopback TCP while receiving as much (onread): the traffic pattern of the direct schedules webomni runs up to 8 ranks, without framing or reduction (at 2 ranks the same as raw-onread); it separates what the n-1 connections per rank cost from what webomni adds',
-    `paired = the raw onread ring over loopback TCP, timed in webomni's own rank processes right before each all-reduce of ${TARGET_MIN_BYTES >> 20} MiB and more (p-unix: the same over a Unix socket, for tcp and ws, whose links between ranks of one host are Unix sockets): the host is shared and its load drifts over the minutes between the separate raw sweep and webomni's, so the target (>= 80% of the raw TCP figure) is read from these back-to-back pairs`,
+    `paired = the raw onread ring over loopback TCP, timed in webomni's own rank processes in ${PAIRED_BLOCKS} blocks alternating with blocks of each all-reduce of ${TARGET_MIN_BYTES >> 20} MiB and more (p-unix: the same over a Unix socket, for tcp and ws, whose links between ranks of one host are Unix sockets): the host is shared and its load drifts over the minutes between the separate raw sweep and webomni's, and between seconds, so the target (>= 80% of the raw TCP figure) is read as x-paired = the median over every round's blocks of webomni's busbw / the raw ring's in the block just before`,
     'tcp, ws = the transports as jobs run them: ranks of one host link over Unix sockets (compare with raw-unix); tcp-loopback, ws-loopback = the same over loopback TCP (WEBOMNI_LOCAL_LINKS=0; compare with raw-onread and Gloo, which also runs over loopback TCP)',
     'gloo = PyTorch 1.13 (Debian python3-torch) Gloo backend, OMP_NUM_THREADS=1, same machine, same sizes, run in the same invocation',
     'size = whole buffer (all_reduce), send buffer (reduce_scatter, all_to_all), receive buffer (all_gather), as in nccl-tests',
@@ -488,7 +510,7 @@ export async function run(args: string[]): Promise<void> {
     'cpu ns/B = CPU time (user + system, summed over all ranks) per byte of bus traffic per rank (size × the busbw factor; raw: size): lower is better; with more ranks than cores the wall-clock figures are bound by this cost',
   ];
   const repeat = Math.max(1, Number(opt('repeat', '1')));
-  if (repeat > 1) notes.push(`each figure is the median over ${repeat} rounds; every round runs raw, gloo and webomni back to back (the host is shared and loaded, so rounds differ)`);
+  if (repeat > 1) notes.push(`each figure is the median over ${repeat} rounds (for all-reduce sizes with paired rings, over ${PAIRED_BLOCKS} blocks per round; \`rounds\` in the tables lists every sample in the order timed); every round runs raw, gloo and webomni back to back (the host is shared and loaded, so rounds differ)`);
   const median = (xs: number[]) => {
     const v = [...xs].sort((a, b) => a - b);
     return v.length === 0 ? null : v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
@@ -556,28 +578,33 @@ export async function run(args: string[]): Promise<void> {
           const puAll = coll === 'all_reduce' ? all(`${transport}|raw_paired_unix|${size}`) : [];
           const pBus = median(pAll);
           const puBus = median(puAll);
+          // Block by block (the samples come in the order they were timed: raw ring, then webomni).
+          const pairRatio = (raws: number[]) => (raws.length > 0 && raws.length === oursAll.length ? median(raws.map((r, i) => oursAll[i]! / r)) : null);
+          const pRatio = pairRatio(pAll);
+          const puRatio = pairRatio(puAll);
           table.push({
             size, timeUs, algbw, busbw, rawBusbw: rBus, rawOnreadBusbw: roBus, rawUnixBusbw: ruBus, rawMeshBusbw: rmBus, glooBusbw: gBus,
             cpuNsPerByte: cOurs, rawOnreadCpuNsPerByte: cRaw, glooCpuNsPerByte: cGloo,
-            ...(pBus !== null ? { rawPairedBusbw: pBus, rawPairedCpuNsPerByte: median(cpu.get(`${transport}|raw_paired|${size}`) ?? []) } : {}),
-            ...(puBus !== null ? { rawPairedUnixBusbw: puBus } : {}),
-            ...(repeat > 1 ? { rounds: { ours: oursAll, raw: all(`raw|any|${size}`), rawOnread: all(`raw_onread|any|${size}`), rawUnix: all(`raw_unix|any|${size}`), rawMesh: all(`raw_mesh|any|${size}`), rawPaired: pAll, rawPairedUnix: puAll, gloo: all(`gloo|${coll}|${size}`) } } : {}),
+            ...(pBus !== null ? { rawPairedBusbw: pBus, pairedRatio: pRatio, rawPairedCpuNsPerByte: median(cpu.get(`${transport}|raw_paired|${size}`) ?? []) } : {}),
+            ...(puBus !== null ? { rawPairedUnixBusbw: puBus, pairedUnixRatio: puRatio } : {}),
+            ...(oursAll.length > 1 ? { rounds: { ours: oursAll, raw: all(`raw|any|${size}`), rawOnread: all(`raw_onread|any|${size}`), rawUnix: all(`raw_unix|any|${size}`), rawMesh: all(`raw_mesh|any|${size}`), rawPaired: pAll, rawPairedUnix: puAll, gloo: all(`gloo|${coll}|${size}`) } } : {}),
           });
           const f = (x: number | null, d = 3) => (x === null ? '—' : x.toFixed(d));
-          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(pBus).padStart(8)} ${f(puBus).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
+          lines.push(`${human(size).padStart(8)} ${f(timeUs, 1).padStart(12)} ${f(algbw).padStart(8)} ${f(busbw).padStart(8)} ${f(rBus).padStart(8)} ${f(roBus).padStart(10)} ${f(ruBus).padStart(8)} ${f(rmBus).padStart(8)} ${f(pBus).padStart(8)} ${f(puBus).padStart(8)} ${f(pRatio, 2).padStart(8)} ${f(gBus).padStart(8)} ${f(cOurs, 2).padStart(9)} ${f(cRaw, 2).padStart(9)} ${f(cGloo, 2).padStart(9)}`);
           rows.push(row(`${coll} n=${n} ${transport} ${human(size)}`, 'GB/s', busbw, gBus, 'gloo busbw'));
           if (coll === 'all_reduce' && size >= TARGET_MIN_BYTES) {
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw`, 'GB/s', busbw, rBus, 'raw node:net ring'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw onread`, 'GB/s', busbw, roBus, 'raw node:net ring, onread'));
             if (n > 2 && transport.endsWith('-loopback')) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw mesh`, 'GB/s', busbw, rmBus, 'raw node:net mesh, onread'));
             if (transport === 'tcp' || transport === 'ws') rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix`, 'GB/s', busbw, ruBus, 'raw ring over Unix sockets, onread'));
-            if (pBus !== null) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw paired`, 'GB/s', busbw, pBus, 'raw TCP ring, same processes, just before'));
-            if (puBus !== null) rows.push(row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix paired`, 'GB/s', busbw, puBus, 'raw Unix-socket ring, same processes, just before'));
+            // The ratio is the median of the block pairs' ratios (not the ratio of the medians): each pair shares its few seconds of host load.
+            if (pBus !== null) rows.push({ ...row(`${coll} n=${n} ${transport} ${human(size)} vs raw paired`, 'GB/s', busbw, pBus, 'raw TCP ring, same processes, alternating blocks'), ratio: pRatio });
+            if (puBus !== null) rows.push({ ...row(`${coll} n=${n} ${transport} ${human(size)} vs raw unix paired`, 'GB/s', busbw, puBus, 'raw Unix-socket ring, same processes, alternating blocks'), ratio: puRatio });
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte`, 'ns', cOurs, cRaw, 'raw node:net ring, onread'));
             rows.push(row(`${coll} n=${n} ${transport} ${human(size)} CPU per bus byte vs gloo`, 'ns', cOurs, cGloo, 'gloo'));
           }
         }
-        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'raw-mesh'.padStart(8)} ${'paired'.padStart(8)} ${'p-unix'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
+        console.log(`\n# ${coll}  ranks=${n}  transport=${transport}\n${'size'.padStart(8)} ${'time(us)'.padStart(12)} ${'algbw'.padStart(8)} ${'busbw'.padStart(8)} ${'raw'.padStart(8)} ${'raw-onread'.padStart(10)} ${'raw-unix'.padStart(8)} ${'raw-mesh'.padStart(8)} ${'paired'.padStart(8)} ${'p-unix'.padStart(8)} ${'x-paired'.padStart(8)} ${'gloo'.padStart(8)} ${'cpu ns/B'.padStart(9)} ${'raw-onr.'.padStart(9)} ${'gloo'.padStart(9)}\n${lines.join('\n')}`);
         tables.push({ coll, ranks: n, transport, rows: table });
       }
     }
