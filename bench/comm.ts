@@ -87,16 +87,19 @@ const iterations = (bytes: number) => {
 /**
  * Untimed operations of each collective (and of the paired raw rings) at
  * JIT_WARM_BYTES before its sweep. V8 optimizes a function once it has run
- * enough; a collective's functions run a few times per operation, so in the
- * first few hundred operations of a process Turbofan is still compiling them
- * in the background, on the cores the ranks share: measured at 4 ranks on 2
- * cores, a 16 MiB all-reduce after 500 warm-up operations used ~15% less
- * user CPU and ran ~5% faster than after 10. A training loop repeats the same
- * collectives for thousands of steps; the sweep's warm-up per size (below)
- * covers memory first touched and pools, this covers the code. 1 MiB runs
- * the large-message schedules in a few ms per operation.
+ * enough; a collective's functions run a few times per operation, so for the
+ * first thousand or so operations of a process V8 is still running some of
+ * them unoptimized and compiling others in the background, on the cores the
+ * ranks share. Measured at 4 ranks on 2 cores (16 MiB all-reduces, 7
+ * interleaved pairs): after 4,000 warm-up operations of 1 MiB, 3.5–7 ms less
+ * user CPU per operation (all ranks, of 13–18) and higher busbw in 6 of 7
+ * pairs than after 300; 1,500 and 4,000 read the same (3 pairs). A training
+ * loop repeats the same collectives for thousands of steps; the sweep's
+ * warm-up per size (below) covers memory first touched and pools, this
+ * covers the code. 1 MiB runs the large-message schedules in a few ms per
+ * operation.
  */
-const JIT_WARM_OPS = 300;
+const JIT_WARM_OPS = 1500;
 const JIT_WARM_BYTES = 1 << 20;
 
 /**
