@@ -115,10 +115,10 @@ const PAIRED_BLOCKS = 3;
 
 // ---------------- rank side ----------------
 /** Wall seconds per op (the same on every rank) and this rank's CPU seconds per op. */
+/** `warmOps` overrides the size's usual warm-up count (iterations). */
 async function timeIt(world: World, bytes: number, op: () => PromiseLike<unknown>, warmOps?: number): Promise<{ timeS: number; cpuS: number }> {
-  const { warm: w, timed: it } = iterations(bytes);
-  const warm = warmOps ?? w;
-  for (let i = 0; i < warm; i++) await op();
+  const { warm, timed: it } = iterations(bytes);
+  for (let i = 0; i < (warmOps ?? warm); i++) await op();
   await world.barrier();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -324,8 +324,9 @@ async function rankMain(world: World, spec: Spec): Promise<void> {
       if (coll === 'all_reduce' && bytes >= TARGET_MIN_BYTES && paired.length > 0) {
         // Alternating blocks (PAIRED_BLOCKS): after the first, one operation re-warms what the other block evicted.
         for (let blk = 0; blk < PAIRED_BLOCKS; blk++) {
-          for (const [name, ring] of paired) emit(name, bytes, await timeIt(world, bytes, () => ring(bytes), blk === 0 ? undefined : 1), blk);
-          emit(coll, bytes, await timeIt(world, bytes, op, blk === 0 ? undefined : 1), blk);
+          const warm = blk === 0 ? undefined : 1;
+          for (const [name, ring] of paired) emit(name, bytes, await timeIt(world, bytes, () => ring(bytes), warm), blk);
+          emit(coll, bytes, await timeIt(world, bytes, op, warm), blk);
         }
       } else emit(coll, bytes, await timeIt(world, bytes, op));
       for (const b of held.splice(0)) freeHostBuffer(b);
